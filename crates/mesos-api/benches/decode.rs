@@ -1,5 +1,5 @@
 //! Event stream decode throughput: RecordIO framing + JSON → typed `Event`, on the OFFERS
-//! events a real master sent (shared/mesos-samples), fed in 16 KiB chunks as HTTP would.
+//! events a real master sent (testdata/mesos-samples), fed in 16 KiB chunks as HTTP would.
 //!
 //! `cargo bench -p herd-mesos-api --bench decode` reports MB/s (group `decode-bytes`) and
 //! events/s (group `decode-events`).
@@ -20,7 +20,7 @@ const EVENTS: usize = 3000;
 const CHUNK: usize = 16 * 1024;
 
 fn offers_events() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/mesos-samples");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mesos-samples");
     SAMPLES
         .iter()
         .map(|s| Event::from_json(&std::fs::read(dir.join(s)).unwrap()).unwrap().to_json())

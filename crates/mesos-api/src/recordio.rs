@@ -817,7 +817,7 @@ mod tests {
     #[test]
     fn real_mesos_stream() {
         let path =
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/mesos-samples/raw-recordio-stream.bin");
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/mesos-samples/raw-recordio-stream.bin");
         let wire = std::fs::read(path).unwrap();
         let records = decode_all(&wire, DEFAULT_MAX_RECORD_BYTES).unwrap();
         assert!(records.len() > 2, "{} records", records.len());

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Every scheduler call and event a real Mesos master exchanged (shared/mesos-samples/)
+//! Every scheduler call and event a real Mesos master exchanged (testdata/mesos-samples/, a copy of shared/mesos-samples)
 //! parses into the typed messages without loss: serialising the parsed value gives back
 //! the recorded JSON (numbers compared by value), and parsing that again gives the same
 //! value.
@@ -13,7 +13,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/mesos-samples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mesos-samples")
 }
 
 fn read_json(path: &Path) -> Value {
@@ -71,7 +71,7 @@ fn check_call(what: &str, json: &Value, exact: bool) {
 
 fn sample_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for scenario in std::fs::read_dir(samples_dir()).expect("shared/mesos-samples is missing") {
+    for scenario in std::fs::read_dir(samples_dir()).expect("testdata/mesos-samples is missing") {
         let scenario = scenario.unwrap().path();
         if scenario.is_dir() {
             for f in std::fs::read_dir(&scenario).unwrap() {

@@ -45,7 +45,7 @@ fn subscribed(id: &str, heartbeat: f64) -> Event {
 
 fn recorded_offers() -> Event {
     let path =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/mesos-samples/scenario-1/14-event-offers.json");
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/mesos-samples/scenario-1/14-event-offers.json");
     Event::from_json(&std::fs::read(path).unwrap()).unwrap()
 }
 

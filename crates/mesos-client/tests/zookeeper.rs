@@ -32,7 +32,7 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 }
 
 /// The `MasterInfo` JSON a Mesos 1.12 master writes (the master_info of
-/// /work/shared/mesos-samples/scenario-1/11-event-subscribed.json), on another port.
+/// testdata/mesos-samples/scenario-1/11-event-subscribed.json), on another port.
 fn master_json(port: u16) -> String {
     format!(
         r#"{{"id":"a8242106-6859-4861-a38c-7ebfaca5998a","ip":16777343,"port":{port},"pid":"master@127.0.0.1:{port}","hostname":"127.0.0.1","version":"1.12.0","address":{{"hostname":"127.0.0.1","ip":"127.0.0.1","port":{port}}},"capabilities":[{{"type":"AGENT_UPDATE"}},{{"type":"AGENT_DRAINING"}},{{"type":"QUOTA_V2"}}]}}"#
