@@ -4,11 +4,27 @@ use herd_mesos_api::recordio::RecordIoError;
 use herd_mesos_api::scheduler::EventError;
 use std::time::Duration;
 
+/// An error with its causes, `outer: inner: innermost` (reqwest's own message alone says
+/// only "error sending request").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Why a subscription attempt failed or the stream broke.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribeError {
     /// TCP/TLS/HTTP failure talking to the master.
-    #[error("cannot reach the master at {url}: {source}")]
+    #[error("cannot reach the master at {url}: {}", chain(.source))]
     Connect {
         /// The URL called.
         url: String,
@@ -89,7 +105,7 @@ pub enum SubscribeError {
     #[error("the master closed the event stream")]
     StreamClosed,
     /// The stream broke while reading.
-    #[error("reading the event stream failed: {0}")]
+    #[error("reading the event stream failed: {}", chain(.0))]
     Read(#[source] reqwest::Error),
     /// An ERROR event: the master ended this subscription (e.g. failed over, removed).
     #[error("the master ended the subscription: {0}")]
@@ -116,7 +132,7 @@ pub enum CallError {
     #[error("the client is closed")]
     Closed,
     /// TCP/TLS/HTTP failure.
-    #[error("cannot reach the master at {url}: {source}")]
+    #[error("cannot reach the master at {url}: {}", chain(.source))]
     Connect {
         /// The URL called.
         url: String,

@@ -55,6 +55,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut subscribe: Subscribe, tx: mpsc::S
     loop {
         let outcome = tokio::select! {
             () = inner.cancel.cancelled() => Outcome::Stopped,
+            () = tx.closed() => Outcome::Stopped,
             o = attempt(&inner, &mut subscribe, &mut leader, &tx) => o,
         };
         inner.set_session(None);

@@ -383,3 +383,52 @@ async fn a_refused_subscribe_is_fatal_and_a_dead_master_is_retried() {
     let e = terminated(&mut events).await;
     assert!(e.to_string().contains(&closed.to_string()), "{e}");
 }
+
+/// A private CA and a certificate for 127.0.0.1 signed by it: (CA PEM, cert PEM, key PEM).
+fn private_ca() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn speaks_tls_to_an_https_master_trusting_the_configured_ca() {
+    let (ca_pem, cert_pem, key_pem) = private_ca();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+
+    let mut master = FakeMaster::start_tls(cert_pem, key_pem).await;
+    let (reply, feed) = Reply::stream("tls-stream");
+    master.on_subscribe(reply);
+    let https = MasterUrl::parse(&format!("https://{}", master.addr)).unwrap();
+    let mut cfg = ClientConfig::new(https.clone());
+    cfg.ca_certificates = Some(ca_file.clone());
+    let (client, mut events) = Client::subscribe(cfg, framework()).unwrap();
+    master.next_request().await;
+    feed.event(&subscribed("fw-tls", 15.0));
+    assert_eq!(next_event(&mut events).await.kind(), EventType::Subscribed);
+    client.call(decline("o")).await.unwrap();
+    assert_eq!(master.next_request().await.header("mesos-stream-id").as_deref(), Some("tls-stream"));
+    client.close();
+
+    // Without the CA the certificate is not trusted: the handshake fails, nothing is sent.
+    let mut untrusting = ClientConfig::new(https);
+    untrusting.max_reconnect_attempts = Some(0);
+    let (_client, mut events) = Client::subscribe(untrusting, framework()).unwrap();
+    let e = terminated(&mut events).await;
+    assert!(matches!(e, SubscribeError::Connect { .. }), "{e}");
+    assert!(e.to_string().contains("UnknownIssuer"), "the cause is named: {e}");
+
+    // A CA file that holds no certificate is refused up front, naming the file.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let mut bad = config(&master);
+    bad.ca_certificates = Some(empty.clone());
+    let err = Client::subscribe(bad, framework()).unwrap_err().to_string();
+    assert!(err.contains(&empty.display().to_string()), "{err}");
+}

@@ -137,6 +137,31 @@ impl FakeMaster {
         Self { addr, shared, recorded, _stop: stop }
     }
 
+    /// The same fake, served over TLS with `cert_pem` / `key_pem`.
+    pub async fn start_tls(cert_pem: String, key_pem: String) -> Self {
+        let (tx, recorded) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared { script: Mutex::default(), recorded: tx });
+        let app = axum::Router::new()
+            .route("/api/v1/scheduler", axum::routing::post(handle))
+            .with_state(Arc::clone(&shared));
+        let tls =
+            axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
+                .await
+                .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, tls).unwrap().handle(handle.clone());
+        tokio::spawn(server.serve(app.into_make_service()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = stopped.await;
+            handle.shutdown();
+        });
+        Self { addr, shared, recorded, _stop: stop }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
