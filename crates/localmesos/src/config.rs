@@ -115,13 +115,13 @@ impl ClusterConfig {
         }
         for (i, a) in self.agents.iter().enumerate() {
             let field = |f: &str| format!("agents[{i}].{f}");
-            if !(a.cpus > 0.0) {
+            if a.cpus.is_nan() || a.cpus <= 0.0 {
                 return Err(ConfigError::new(&field("cpus"), "must be more than 0"));
             }
-            if !(a.mem >= 32.0) {
+            if a.mem.is_nan() || a.mem < 32.0 {
                 return Err(ConfigError::new(&field("mem"), "must be at least 32 (MB)"));
             }
-            if !(a.disk >= 0.0) {
+            if a.disk.is_nan() || a.disk < 0.0 {
                 return Err(ConfigError::new(&field("disk"), "must not be negative (MB)"));
             }
             if a.ports.iter().any(|(b, e)| b > e || *e > 65535) {

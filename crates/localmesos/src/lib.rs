@@ -43,7 +43,9 @@ pub enum ClusterError {
         source: std::io::Error,
     },
     /// The master's address cannot be bound.
-    #[error("cannot bind the master to {addr}: {source} (is another master on that port? use --port 0 for any)")]
+    #[error(
+        "cannot bind the master to {addr}: {source} (is another master on that port? use --port 0 for any)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -82,7 +84,9 @@ impl LocalCluster {
         std::fs::create_dir_all(&config.work_dir)
             .map_err(|source| ClusterError::WorkDir { path: config.work_dir.clone(), source })?;
         let addr = SocketAddr::from((config.master_ip, config.master_port));
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ClusterError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ClusterError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| ClusterError::Bind { addr, source })?;
         let id = uuid::Uuid::new_v4().to_string();
         let ip = addr.ip().to_string();
@@ -98,10 +102,14 @@ impl LocalCluster {
             version: Some(config.version.clone()),
             address: Some(Address { hostname: Some(ip.clone()), ip: Some(ip), port: i32::from(addr.port()) }),
             domain: None,
-            capabilities: [MasterCapabilityType::AgentUpdate, MasterCapabilityType::AgentDraining, MasterCapabilityType::QuotaV2]
-                .into_iter()
-                .map(|kind| MasterCapability { kind })
-                .collect(),
+            capabilities: [
+                MasterCapabilityType::AgentUpdate,
+                MasterCapabilityType::AgentDraining,
+                MasterCapabilityType::QuotaV2,
+            ]
+            .into_iter()
+            .map(|kind| MasterCapability { kind })
+            .collect(),
         };
         let config = Arc::new(config);
         let (master, from_agents) = Master::new((*config).clone(), info.clone());
@@ -110,7 +118,8 @@ impl LocalCluster {
         let mut agents = Vec::new();
         for index in 0..config.agents.len() {
             let agent_id = AgentId::new(format!("{id}-S{index}"));
-            let agent = Agent::new(index, agent_id, Arc::clone(&config), fetcher.clone(), master.to_master.clone())?;
+            let agent =
+                Agent::new(index, agent_id, Arc::clone(&config), fetcher.clone(), master.to_master.clone())?;
             agent.start().await?;
             master.add_agent(Arc::clone(&agent), agent.total_resources());
             agents.push(agent);

@@ -249,433 +249,463 @@ impl Drop for Env {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Downloads and naming.
+/// The tests, in a module named like the file so that `cargo test fetcher` selects them.
+mod fetcher {
+    use super::*;
 
-#[tokio::test]
-async fn http_download_is_named_by_the_last_path_segment() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("dist/v1/data.bin", &b"payload"[..]);
-    let sandbox = env.sandbox("s1");
+    // ---------------------------------------------------------------------------------------------
+    // Downloads and naming.
 
-    let path = within(env.fetcher.fetch(&uri(server.url("files", "dist/v1/data.bin?version=1")), &sandbox))
-        .await
-        .unwrap();
+    #[tokio::test]
+    async fn http_download_is_named_by_the_last_path_segment() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("dist/v1/data.bin", &b"payload"[..]);
+        let sandbox = env.sandbox("s1");
 
-    assert_eq!(path, sandbox.join("data.bin"));
-    assert_eq!(fs::read(&path).unwrap(), b"payload");
-    assert_eq!(mode(&path) & 0o111, 0, "not executable unless asked");
-    assert_eq!(env.fetcher.downloads(), 1);
-    assert_eq!(entries(&sandbox), vec!["data.bin"], "no temporary file left behind");
-    assert!(entries(&env.cache()).is_empty(), "cache: false bypasses the cache");
-}
+        let path =
+            within(env.fetcher.fetch(&uri(server.url("files", "dist/v1/data.bin?version=1")), &sandbox))
+                .await
+                .unwrap();
 
-#[tokio::test]
-async fn output_file_renames_into_a_subdirectory() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("a.txt", &b"A"[..]);
-    let sandbox = env.sandbox("s1");
-    let u = Uri { output_file: Some("conf/renamed.txt".into()), ..uri(server.url("files", "a.txt")) };
-
-    let path = within(env.fetcher.fetch(&u, &sandbox)).await.unwrap();
-
-    assert_eq!(path, sandbox.join("conf/renamed.txt"));
-    assert_eq!(fs::read(&path).unwrap(), b"A");
-    assert!(!sandbox.join("a.txt").exists());
-}
-
-#[tokio::test]
-async fn output_file_outside_the_sandbox_is_rejected() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("a.txt", &b"A"[..]);
-    for bad in ["../escape.txt", "/tmp/absolute.txt", "a/../../b.txt"] {
-        let u = Uri { output_file: Some(bad.into()), ..uri(server.url("files", "a.txt")) };
-        let err = within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap_err();
-        assert!(matches!(err, FetchError::InvalidUri { .. }), "{err:?}");
-        assert!(err.to_string().starts_with(&format!("Failed to fetch '{}': output_file", u.value)), "{err}");
+        assert_eq!(path, sandbox.join("data.bin"));
+        assert_eq!(fs::read(&path).unwrap(), b"payload");
+        assert_eq!(mode(&path) & 0o111, 0, "not executable unless asked");
+        assert_eq!(env.fetcher.downloads(), 1);
+        assert_eq!(entries(&sandbox), vec!["data.bin"], "no temporary file left behind");
+        assert!(entries(&env.cache()).is_empty(), "cache: false bypasses the cache");
     }
-    assert_eq!(env.fetcher.downloads(), 0);
-    assert!(!env.sandbox("escape.txt").exists());
-}
 
-#[tokio::test]
-async fn redirects_are_followed() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("target.txt", &b"moved"[..]);
-    let sandbox = env.sandbox("s1");
-    let path = within(env.fetcher.fetch(&uri(server.url("redirect", "target.txt")), &sandbox)).await.unwrap();
-    assert_eq!(path, sandbox.join("target.txt"));
-    assert_eq!(fs::read(path).unwrap(), b"moved");
-}
+    #[tokio::test]
+    async fn output_file_renames_into_a_subdirectory() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("a.txt", &b"A"[..]);
+        let sandbox = env.sandbox("s1");
+        let u = Uri { output_file: Some("conf/renamed.txt".into()), ..uri(server.url("files", "a.txt")) };
 
-#[tokio::test]
-async fn executable_sets_the_mode_and_disables_extraction() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("tool.tgz", gzip(&app_tar()));
-    let sandbox = env.sandbox("s1");
-    let u = Uri { executable: Some(true), ..uri(server.url("files", "tool.tgz")) };
+        let path = within(env.fetcher.fetch(&u, &sandbox)).await.unwrap();
 
-    let path = within(env.fetcher.fetch(&u, &sandbox)).await.unwrap();
+        assert_eq!(path, sandbox.join("conf/renamed.txt"));
+        assert_eq!(fs::read(&path).unwrap(), b"A");
+        assert!(!sandbox.join("a.txt").exists());
+    }
 
-    assert_eq!(mode(&path), 0o755);
-    assert!(!sandbox.join("app").exists(), "executable URIs are not extracted");
-}
+    #[tokio::test]
+    async fn output_file_outside_the_sandbox_is_rejected() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("a.txt", &b"A"[..]);
+        for bad in ["../escape.txt", "/tmp/absolute.txt", "a/../../b.txt"] {
+            let u = Uri { output_file: Some(bad.into()), ..uri(server.url("files", "a.txt")) };
+            let err = within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap_err();
+            assert!(matches!(err, FetchError::InvalidUri { .. }), "{err:?}");
+            assert!(
+                err.to_string().starts_with(&format!("Failed to fetch '{}': output_file", u.value)),
+                "{err}"
+            );
+        }
+        assert_eq!(env.fetcher.downloads(), 0);
+        assert!(!env.sandbox("escape.txt").exists());
+    }
 
-#[tokio::test]
-async fn executable_cached_file_is_executable_in_every_sandbox() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("bin/tool", RUN_SH);
-    let u = Uri { executable: Some(true), cache: Some(true), ..uri(server.url("files", "bin/tool")) };
-    for name in ["s1", "s2"] {
-        let path = within(env.fetcher.fetch(&u, &env.sandbox(name))).await.unwrap();
+    #[tokio::test]
+    async fn redirects_are_followed() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("target.txt", &b"moved"[..]);
+        let sandbox = env.sandbox("s1");
+        let path =
+            within(env.fetcher.fetch(&uri(server.url("redirect", "target.txt")), &sandbox)).await.unwrap();
+        assert_eq!(path, sandbox.join("target.txt"));
+        assert_eq!(fs::read(path).unwrap(), b"moved");
+    }
+
+    #[tokio::test]
+    async fn executable_sets_the_mode_and_disables_extraction() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("tool.tgz", gzip(&app_tar()));
+        let sandbox = env.sandbox("s1");
+        let u = Uri { executable: Some(true), ..uri(server.url("files", "tool.tgz")) };
+
+        let path = within(env.fetcher.fetch(&u, &sandbox)).await.unwrap();
+
         assert_eq!(mode(&path), 0o755);
-        let out = within(tokio::process::Command::new(&path).output()).await.unwrap();
-        assert_eq!(out.stdout, b"hello from the sandbox\n");
+        assert!(!sandbox.join("app").exists(), "executable URIs are not extracted");
     }
-    assert_eq!(env.fetcher.downloads(), 1);
-}
 
-// ---------------------------------------------------------------------------------------------
-// Extraction.
-
-#[tokio::test]
-async fn tar_gz_tgz_and_tar_are_extracted_with_modes_and_symlinks() {
-    let server = Server::start().await;
-    let env = Env::new();
-    let tar = app_tar();
-    server.put("app.tar.gz", gzip(&tar));
-    server.put("app.tgz", gzip(&tar));
-    server.put("app.tar", tar);
-    for name in ["app.tar.gz", "app.tgz", "app.tar"] {
-        let sandbox = env.sandbox(name);
-        let path = within(env.fetcher.fetch(&uri(server.url("files", name)), &sandbox)).await.unwrap();
-        assert_eq!(path, sandbox.join(name));
-        assert!(path.is_file(), "the archive is kept, as Mesos does");
-        assert_app_extracted(&sandbox, true).await;
+    #[tokio::test]
+    async fn executable_cached_file_is_executable_in_every_sandbox() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("bin/tool", RUN_SH);
+        let u = Uri { executable: Some(true), cache: Some(true), ..uri(server.url("files", "bin/tool")) };
+        for name in ["s1", "s2"] {
+            let path = within(env.fetcher.fetch(&u, &env.sandbox(name))).await.unwrap();
+            assert_eq!(mode(&path), 0o755);
+            let out = within(tokio::process::Command::new(&path).output()).await.unwrap();
+            assert_eq!(out.stdout, b"hello from the sandbox\n");
+        }
+        assert_eq!(env.fetcher.downloads(), 1);
     }
-}
 
-#[tokio::test]
-async fn zip_is_extracted_with_modes() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("app.zip", app_zip());
-    let sandbox = env.sandbox("s1");
-    let path = within(env.fetcher.fetch(&uri(server.url("files", "app.zip")), &sandbox)).await.unwrap();
-    assert!(path.is_file());
-    assert_app_extracted(&sandbox, false).await;
-}
+    // ---------------------------------------------------------------------------------------------
+    // Extraction.
 
-#[tokio::test]
-async fn output_file_decides_extraction_and_extract_false_keeps_the_archive_whole() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("download", gzip(&app_tar()));
-    server.put("app.tgz", gzip(&app_tar()));
-
-    let renamed = Uri { output_file: Some("app.tgz".into()), ..uri(server.url("files", "download")) };
-    within(env.fetcher.fetch(&renamed, &env.sandbox("renamed"))).await.unwrap();
-    assert_app_extracted(&env.sandbox("renamed"), true).await;
-
-    let whole = Uri { extract: Some(false), ..uri(server.url("files", "app.tgz")) };
-    within(env.fetcher.fetch(&whole, &env.sandbox("whole"))).await.unwrap();
-    assert_eq!(entries(&env.sandbox("whole")), vec!["app.tgz"]);
-}
-
-#[tokio::test]
-async fn a_bare_gz_file_is_decompressed() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("data.json.gz", gzip(b"{\"a\":1}"));
-    let sandbox = env.sandbox("s1");
-    within(env.fetcher.fetch(&uri(server.url("files", "data.json.gz")), &sandbox)).await.unwrap();
-    assert_eq!(fs::read(sandbox.join("data.json")).unwrap(), b"{\"a\":1}");
-    assert!(sandbox.join("data.json.gz").is_file());
-}
-
-#[tokio::test]
-async fn bzip2_and_xz_archives_fail_clearly_unless_not_extracted() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("app.tar.xz", &b"xz"[..]);
-    let u = uri(server.url("files", "app.tar.xz"));
-    let err = within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap_err();
-    assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
-    assert!(err.to_string().contains(".tar.xz archives are not supported"), "{err}");
-    assert_eq!(env.fetcher.downloads(), 0, "refused before downloading");
-
-    let raw = Uri { extract: Some(false), ..u };
-    within(env.fetcher.fetch(&raw, &env.sandbox("s2"))).await.unwrap();
-    assert!(env.sandbox("s2").join("app.tar.xz").is_file());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Local files.
-
-#[tokio::test]
-async fn file_uris_and_bare_paths_are_copied() {
-    let env = Env::new();
-    let src = env.root.join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("notes.txt"), b"local").unwrap();
-    fs::write(src.join("app.tgz"), gzip(&app_tar())).unwrap();
-
-    let file_uri = format!("file://{}", src.join("notes.txt").display());
-    let path = within(env.fetcher.fetch(&uri(file_uri), &env.sandbox("s1"))).await.unwrap();
-    assert_eq!(fs::read(path).unwrap(), b"local");
-
-    let bare = src.join("app.tgz").display().to_string();
-    within(env.fetcher.fetch(&uri(bare), &env.sandbox("s2"))).await.unwrap();
-    assert_app_extracted(&env.sandbox("s2"), true).await;
-
-    let cached_bare = cached(src.join("notes.txt").display().to_string());
-    within(env.fetcher.fetch(&cached_bare, &env.sandbox("s3"))).await.unwrap();
-    within(env.fetcher.fetch(&cached_bare, &env.sandbox("s4"))).await.unwrap();
-    assert_eq!(fs::read(env.sandbox("s4").join("notes.txt")).unwrap(), b"local");
-    assert_eq!(env.fetcher.downloads(), 3, "two direct copies, one into the cache");
-
-    let missing = src.join("missing.txt").display().to_string();
-    let err = within(env.fetcher.fetch(&uri(missing.clone()), &env.sandbox("s5"))).await.unwrap_err();
-    assert!(err.to_string().starts_with(&format!("Failed to fetch '{missing}': cannot read")), "{err}");
-}
-
-#[tokio::test]
-async fn unsupported_schemes_and_relative_paths_are_rejected() {
-    let env = Env::new();
-    for (value, expected) in [
-        ("hdfs://namenode/x.tgz", "unsupported URI scheme 'hdfs'"),
-        ("s3://bucket/x.tgz", "unsupported URI scheme 's3'"),
-        ("relative/x.tgz", "relative paths are not supported"),
-        ("http://host/", "no file name"),
-    ] {
-        let err = within(env.fetcher.fetch(&uri(value), &env.sandbox("s1"))).await.unwrap_err();
-        assert!(matches!(err, FetchError::InvalidUri { .. }), "{err:?}");
-        let text = err.to_string();
-        assert!(text.starts_with(&format!("Failed to fetch '{value}': ")), "{text}");
-        assert!(text.contains(expected), "{text}");
-        assert_eq!(err.uri(), Some(value));
+    #[tokio::test]
+    async fn tar_gz_tgz_and_tar_are_extracted_with_modes_and_symlinks() {
+        let server = Server::start().await;
+        let env = Env::new();
+        let tar = app_tar();
+        server.put("app.tar.gz", gzip(&tar));
+        server.put("app.tgz", gzip(&tar));
+        server.put("app.tar", tar);
+        for name in ["app.tar.gz", "app.tgz", "app.tar"] {
+            let sandbox = env.sandbox(name);
+            let path = within(env.fetcher.fetch(&uri(server.url("files", name)), &sandbox)).await.unwrap();
+            assert_eq!(path, sandbox.join(name));
+            assert!(path.is_file(), "the archive is kept, as Mesos does");
+            assert_app_extracted(&sandbox, true).await;
+        }
     }
-}
 
-// ---------------------------------------------------------------------------------------------
-// The cache.
-
-#[tokio::test]
-async fn a_cached_uri_is_downloaded_once_and_copied_into_each_sandbox() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("app.tgz", gzip(&app_tar()));
-    let u = cached(server.url("files", "app.tgz"));
-
-    within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap();
-    within(env.fetcher.fetch(&u, &env.sandbox("s2"))).await.unwrap();
-
-    assert_eq!(env.fetcher.downloads(), 1);
-    assert_eq!(server.hits("app.tgz"), 1);
-    for name in ["s1", "s2"] {
-        assert!(env.sandbox(name).join("app.tgz").is_file());
-        assert_app_extracted(&env.sandbox(name), true).await;
+    #[tokio::test]
+    async fn zip_is_extracted_with_modes() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("app.zip", app_zip());
+        let sandbox = env.sandbox("s1");
+        let path = within(env.fetcher.fetch(&uri(server.url("files", "app.zip")), &sandbox)).await.unwrap();
+        assert!(path.is_file());
+        assert_app_extracted(&sandbox, false).await;
     }
-    let cache = entries(&env.cache());
-    assert_eq!(cache.len(), 1, "{cache:?}");
-    assert!(cache[0].ends_with("-app.tgz"), "{cache:?}");
 
-    // Not cached: downloaded every time.
-    within(env.fetcher.fetch(&uri(server.url("files", "app.tgz")), &env.sandbox("s3"))).await.unwrap();
-    assert_eq!(env.fetcher.downloads(), 2);
+    #[tokio::test]
+    async fn output_file_decides_extraction_and_extract_false_keeps_the_archive_whole() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("download", gzip(&app_tar()));
+        server.put("app.tgz", gzip(&app_tar()));
 
-    // A second fetcher on the same cache directory finds the file.
-    let again = Fetcher::new(env.cache()).unwrap();
-    within(again.fetch(&u, &env.sandbox("s4"))).await.unwrap();
-    assert_eq!(again.downloads(), 0);
-    assert_eq!(server.hits("app.tgz"), 2);
-}
+        let renamed = Uri { output_file: Some("app.tgz".into()), ..uri(server.url("files", "download")) };
+        within(env.fetcher.fetch(&renamed, &env.sandbox("renamed"))).await.unwrap();
+        assert_app_extracted(&env.sandbox("renamed"), true).await;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_fetches_of_a_cached_uri_download_once() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("app.tgz", gzip(&app_tar()));
-    let u = cached(server.url("slow", "app.tgz"));
-    let sandboxes: Vec<PathBuf> = (0..5).map(|i| env.sandbox(&format!("s{i}"))).collect();
-
-    let results = within(futures_util::future::join_all(
-        sandboxes.iter().map(|sandbox| env.fetcher.fetch(&u, sandbox)),
-    ))
-    .await;
-
-    for (result, sandbox) in results.into_iter().zip(&sandboxes) {
-        assert_eq!(result.unwrap(), sandbox.join("app.tgz"));
-        assert_app_extracted(sandbox, true).await;
+        let whole = Uri { extract: Some(false), ..uri(server.url("files", "app.tgz")) };
+        within(env.fetcher.fetch(&whole, &env.sandbox("whole"))).await.unwrap();
+        assert_eq!(entries(&env.sandbox("whole")), vec!["app.tgz"]);
     }
-    assert_eq!(env.fetcher.downloads(), 1);
-    assert_eq!(server.hits("app.tgz"), 1);
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_fetches_share_a_failure_and_a_later_fetch_retries() {
-    let server = Server::start().await;
-    let env = Env::new();
-    let u = cached(server.url("slow", "late.txt"));
-    let sandboxes: Vec<PathBuf> = (0..3).map(|i| env.sandbox(&format!("s{i}"))).collect();
+    #[tokio::test]
+    async fn a_bare_gz_file_is_decompressed() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("data.json.gz", gzip(b"{\"a\":1}"));
+        let sandbox = env.sandbox("s1");
+        within(env.fetcher.fetch(&uri(server.url("files", "data.json.gz")), &sandbox)).await.unwrap();
+        assert_eq!(fs::read(sandbox.join("data.json")).unwrap(), b"{\"a\":1}");
+        assert!(sandbox.join("data.json.gz").is_file());
+    }
 
-    let results = within(futures_util::future::join_all(
-        sandboxes.iter().map(|sandbox| env.fetcher.fetch(&u, sandbox)),
-    ))
-    .await;
-    for result in results {
-        let err = result.unwrap_err();
+    #[tokio::test]
+    async fn bzip2_and_xz_archives_fail_clearly_unless_not_extracted() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("app.tar.xz", &b"xz"[..]);
+        let u = uri(server.url("files", "app.tar.xz"));
+        let err = within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap_err();
+        assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
+        assert!(err.to_string().contains(".tar.xz archives are not supported"), "{err}");
+        assert_eq!(env.fetcher.downloads(), 0, "refused before downloading");
+
+        let raw = Uri { extract: Some(false), ..u };
+        within(env.fetcher.fetch(&raw, &env.sandbox("s2"))).await.unwrap();
+        assert!(env.sandbox("s2").join("app.tar.xz").is_file());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Local files.
+
+    #[tokio::test]
+    async fn file_uris_and_bare_paths_are_copied() {
+        let env = Env::new();
+        let src = env.root.join("src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("notes.txt"), b"local").unwrap();
+        fs::write(src.join("app.tgz"), gzip(&app_tar())).unwrap();
+
+        let file_uri = format!("file://{}", src.join("notes.txt").display());
+        let path = within(env.fetcher.fetch(&uri(file_uri), &env.sandbox("s1"))).await.unwrap();
+        assert_eq!(fs::read(path).unwrap(), b"local");
+
+        let bare = src.join("app.tgz").display().to_string();
+        within(env.fetcher.fetch(&uri(bare), &env.sandbox("s2"))).await.unwrap();
+        assert_app_extracted(&env.sandbox("s2"), true).await;
+
+        let cached_bare = cached(src.join("notes.txt").display().to_string());
+        within(env.fetcher.fetch(&cached_bare, &env.sandbox("s3"))).await.unwrap();
+        within(env.fetcher.fetch(&cached_bare, &env.sandbox("s4"))).await.unwrap();
+        assert_eq!(fs::read(env.sandbox("s4").join("notes.txt")).unwrap(), b"local");
+        assert_eq!(env.fetcher.downloads(), 3, "two direct copies, one into the cache");
+
+        let missing = src.join("missing.txt").display().to_string();
+        let err = within(env.fetcher.fetch(&uri(missing.clone()), &env.sandbox("s5"))).await.unwrap_err();
+        assert!(err.to_string().starts_with(&format!("Failed to fetch '{missing}': cannot read")), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unsupported_schemes_and_relative_paths_are_rejected() {
+        let env = Env::new();
+        for (value, expected) in [
+            ("hdfs://namenode/x.tgz", "unsupported URI scheme 'hdfs'"),
+            ("s3://bucket/x.tgz", "unsupported URI scheme 's3'"),
+            ("relative/x.tgz", "relative paths are not supported"),
+            ("http://host/", "no file name"),
+        ] {
+            let err = within(env.fetcher.fetch(&uri(value), &env.sandbox("s1"))).await.unwrap_err();
+            assert!(matches!(err, FetchError::InvalidUri { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("Failed to fetch '{value}': ")), "{text}");
+            assert!(text.contains(expected), "{text}");
+            assert_eq!(err.uri(), Some(value));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The cache.
+
+    #[tokio::test]
+    async fn a_cached_uri_is_downloaded_once_and_copied_into_each_sandbox() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("app.tgz", gzip(&app_tar()));
+        let u = cached(server.url("files", "app.tgz"));
+
+        within(env.fetcher.fetch(&u, &env.sandbox("s1"))).await.unwrap();
+        within(env.fetcher.fetch(&u, &env.sandbox("s2"))).await.unwrap();
+
+        assert_eq!(env.fetcher.downloads(), 1);
+        assert_eq!(server.hits("app.tgz"), 1);
+        for name in ["s1", "s2"] {
+            assert!(env.sandbox(name).join("app.tgz").is_file());
+            assert_app_extracted(&env.sandbox(name), true).await;
+        }
+        let cache = entries(&env.cache());
+        assert_eq!(cache.len(), 1, "{cache:?}");
+        assert!(cache[0].ends_with("-app.tgz"), "{cache:?}");
+
+        // Not cached: downloaded every time.
+        within(env.fetcher.fetch(&uri(server.url("files", "app.tgz")), &env.sandbox("s3"))).await.unwrap();
+        assert_eq!(env.fetcher.downloads(), 2);
+
+        // A second fetcher on the same cache directory finds the file.
+        let again = Fetcher::new(env.cache()).unwrap();
+        within(again.fetch(&u, &env.sandbox("s4"))).await.unwrap();
+        assert_eq!(again.downloads(), 0);
+        assert_eq!(server.hits("app.tgz"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_fetches_of_a_cached_uri_download_once() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("app.tgz", gzip(&app_tar()));
+        let u = cached(server.url("slow", "app.tgz"));
+        let sandboxes: Vec<PathBuf> = (0..5).map(|i| env.sandbox(&format!("s{i}"))).collect();
+
+        let results = within(futures_util::future::join_all(
+            sandboxes.iter().map(|sandbox| env.fetcher.fetch(&u, sandbox)),
+        ))
+        .await;
+
+        for (result, sandbox) in results.into_iter().zip(&sandboxes) {
+            assert_eq!(result.unwrap(), sandbox.join("app.tgz"));
+            assert_app_extracted(sandbox, true).await;
+        }
+        assert_eq!(env.fetcher.downloads(), 1);
+        assert_eq!(server.hits("app.tgz"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_fetches_share_a_failure_and_a_later_fetch_retries() {
+        let server = Server::start().await;
+        let env = Env::new();
+        let u = cached(server.url("slow", "late.txt"));
+        let sandboxes: Vec<PathBuf> = (0..3).map(|i| env.sandbox(&format!("s{i}"))).collect();
+
+        let results = within(futures_util::future::join_all(
+            sandboxes.iter().map(|sandbox| env.fetcher.fetch(&u, sandbox)),
+        ))
+        .await;
+        for result in results {
+            let err = result.unwrap_err();
+            assert!(matches!(err, FetchError::Http { status: 404, .. }), "{err:?}");
+        }
+        assert_eq!(env.fetcher.downloads(), 1);
+        assert!(entries(&env.cache()).is_empty(), "{:?}", entries(&env.cache()));
+
+        // Failures are not cached.
+        server.put("late.txt", &b"here now"[..]);
+        let path = within(env.fetcher.fetch(&u, &env.sandbox("retry"))).await.unwrap();
+        assert_eq!(fs::read(path).unwrap(), b"here now");
+        assert_eq!(env.fetcher.downloads(), 2);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Failures.
+
+    #[tokio::test]
+    async fn not_found_names_the_uri_and_the_status() {
+        let server = Server::start().await;
+        let env = Env::new();
+        let value = server.url("files", "missing.tgz");
+
+        let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
+
         assert!(matches!(err, FetchError::Http { status: 404, .. }), "{err:?}");
+        assert_eq!(err.to_string(), format!("Failed to fetch '{value}': HTTP 404 Not Found"));
+        assert!(entries(&env.cache()).is_empty());
+        assert!(!env.sandbox("s1").join("missing.tgz").exists());
     }
-    assert_eq!(env.fetcher.downloads(), 1);
-    assert!(entries(&env.cache()).is_empty(), "{:?}", entries(&env.cache()));
 
-    // Failures are not cached.
-    server.put("late.txt", &b"here now"[..]);
-    let path = within(env.fetcher.fetch(&u, &env.sandbox("retry"))).await.unwrap();
-    assert_eq!(fs::read(path).unwrap(), b"here now");
-    assert_eq!(env.fetcher.downloads(), 2);
-}
+    #[tokio::test]
+    async fn connection_refused_is_reported() {
+        let env = Env::new();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let value = format!("http://127.0.0.1:{port}/x.tgz");
 
-// ---------------------------------------------------------------------------------------------
-// Failures.
+        let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
 
-#[tokio::test]
-async fn not_found_names_the_uri_and_the_status() {
-    let server = Server::start().await;
-    let env = Env::new();
-    let value = server.url("files", "missing.tgz");
-
-    let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
-
-    assert!(matches!(err, FetchError::Http { status: 404, .. }), "{err:?}");
-    assert_eq!(err.to_string(), format!("Failed to fetch '{value}': HTTP 404 Not Found"));
-    assert!(entries(&env.cache()).is_empty());
-    assert!(!env.sandbox("s1").join("missing.tgz").exists());
-}
-
-#[tokio::test]
-async fn connection_refused_is_reported() {
-    let env = Env::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let value = format!("http://127.0.0.1:{port}/x.tgz");
-
-    let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
-
-    assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
-    let text = err.to_string();
-    assert!(text.starts_with(&format!("Failed to fetch '{value}': cannot connect")), "{text}");
-    assert!(text.to_lowercase().contains("connection refused"), "{text}");
-    assert!(entries(&env.cache()).is_empty());
-}
-
-#[tokio::test]
-async fn the_download_timeout_applies_and_leaves_nothing_behind() {
-    let server = Server::start().await;
-    let config = FetcherConfig { download_timeout: Duration::from_millis(300), ..FetcherConfig::default() };
-    let env = Env::with_config(config);
-    let value = server.url("hang", "big.tgz");
-
-    let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
-
-    assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
-    assert_eq!(err.to_string(), format!("Failed to fetch '{value}': download timed out after 300ms"));
-    assert!(entries(&env.cache()).is_empty());
-}
-
-#[tokio::test]
-async fn a_corrupt_archive_fails_and_is_not_kept_in_the_cache() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("bad.tar.gz", &b"this is not gzip at all"[..]);
-    let mut truncated = gzip(&app_tar());
-    truncated.truncate(truncated.len() / 2);
-    server.put("truncated.tgz", truncated);
-    server.put("bad.zip", &b"PK but not really"[..]);
-
-    for (name, expected) in [
-        ("bad.tar.gz", "cannot extract 'bad.tar.gz': not a valid gzip archive"),
-        ("truncated.tgz", "cannot extract 'truncated.tgz'"),
-        ("bad.zip", "cannot extract 'bad.zip': not a valid zip archive"),
-    ] {
-        let value = server.url("files", name);
-        let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox(name))).await.unwrap_err();
-        assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
+        assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
         let text = err.to_string();
-        assert!(text.starts_with(&format!("Failed to fetch '{value}': {expected}")), "{text}");
-        assert!(entries(&env.cache()).is_empty(), "{name}: {:?}", entries(&env.cache()));
+        assert!(text.starts_with(&format!("Failed to fetch '{value}': cannot connect")), "{text}");
+        assert!(text.to_lowercase().contains("connection refused"), "{text}");
+        assert!(entries(&env.cache()).is_empty());
     }
-}
 
-#[tokio::test]
-async fn path_traversal_entries_are_rejected() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("dotdot.tar", tar_with_raw_name(b"../evil.txt"));
-    server.put("nested.tar.gz", gzip(&tar_with_raw_name(b"app/../../evil.txt")));
-    server.put("absolute.tar", tar_with_raw_name(b"/tmp/herd-fetcher-evil.txt"));
+    #[tokio::test]
+    async fn the_download_timeout_applies_and_leaves_nothing_behind() {
+        let server = Server::start().await;
+        let config =
+            FetcherConfig { download_timeout: Duration::from_millis(300), ..FetcherConfig::default() };
+        let env = Env::with_config(config);
+        let value = server.url("hang", "big.tgz");
 
-    for (name, expected) in [
-        ("dotdot.tar", "escapes the sandbox"),
-        ("nested.tar.gz", "escapes the sandbox"),
-        ("absolute.tar", "absolute path"),
-    ] {
-        let sandbox = env.sandbox(name);
-        let err = within(env.fetcher.fetch(&uri(server.url("files", name)), &sandbox)).await.unwrap_err();
+        let err = within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
+
+        assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+        assert_eq!(err.to_string(), format!("Failed to fetch '{value}': download timed out after 300ms"));
+        assert!(entries(&env.cache()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_stall_timeout_applies() {
+        let server = Server::start().await;
+        let config = FetcherConfig { stall_timeout: Duration::from_millis(300), ..FetcherConfig::default() };
+        let env = Env::with_config(config);
+        let value = server.url("hang", "big.tgz");
+
+        let err = within(env.fetcher.fetch(&uri(value.clone()), &env.sandbox("s1"))).await.unwrap_err();
+
+        assert!(matches!(err, FetchError::Timeout { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("Failed to fetch '{value}': the download stalled: no data for 300ms")
+        );
+        assert_eq!(entries(&env.sandbox("s1")), Vec::<String>::new(), "no partial file in the sandbox");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_archive_fails_and_is_not_kept_in_the_cache() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("bad.tar.gz", &b"this is not gzip at all"[..]);
+        let mut truncated = gzip(&app_tar());
+        truncated.truncate(truncated.len() / 2);
+        server.put("truncated.tgz", truncated);
+        server.put("bad.zip", &b"PK but not really"[..]);
+
+        for (name, expected) in [
+            ("bad.tar.gz", "cannot extract 'bad.tar.gz': not a valid gzip archive"),
+            ("truncated.tgz", "cannot extract 'truncated.tgz'"),
+            ("bad.zip", "cannot extract 'bad.zip': not a valid zip archive"),
+        ] {
+            let value = server.url("files", name);
+            let err =
+                within(env.fetcher.fetch(&cached(value.clone()), &env.sandbox(name))).await.unwrap_err();
+            assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("Failed to fetch '{value}': {expected}")), "{text}");
+            assert!(entries(&env.cache()).is_empty(), "{name}: {:?}", entries(&env.cache()));
+        }
+    }
+
+    #[tokio::test]
+    async fn path_traversal_entries_are_rejected() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("dotdot.tar", tar_with_raw_name(b"../evil.txt"));
+        server.put("nested.tar.gz", gzip(&tar_with_raw_name(b"app/../../evil.txt")));
+        server.put("absolute.tar", tar_with_raw_name(b"/tmp/herd-fetcher-evil.txt"));
+
+        for (name, expected) in [
+            ("dotdot.tar", "escapes the sandbox"),
+            ("nested.tar.gz", "escapes the sandbox"),
+            ("absolute.tar", "absolute path"),
+        ] {
+            let sandbox = env.sandbox(name);
+            let err = within(env.fetcher.fetch(&uri(server.url("files", name)), &sandbox)).await.unwrap_err();
+            assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        assert!(!env.root.join("sandboxes/evil.txt").exists());
+        assert!(!env.root.join("evil.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_tar_cannot_write_through_its_own_symlink() {
+        let server = Server::start().await;
+        let env = Env::new();
+        let outside = env.root.join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_link(&mut header(tar::EntryType::Symlink, 0, 0o777), "link", &outside).unwrap();
+        b.append_data(&mut header(tar::EntryType::Regular, 4, 0o644), "link/pwned.txt", &b"pwn\n"[..])
+            .unwrap();
+        server.put("sneaky.tar", b.into_inner().unwrap());
+
+        let err = within(env.fetcher.fetch(&uri(server.url("files", "sneaky.tar")), &env.sandbox("s1")))
+            .await
+            .unwrap_err();
+
         assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
-        assert!(err.to_string().contains(expected), "{err}");
+        assert!(!outside.join("pwned.txt").exists());
     }
-    assert!(!env.root.join("sandboxes/evil.txt").exists());
-    assert!(!env.root.join("evil.txt").exists());
-}
 
-#[tokio::test]
-async fn a_tar_cannot_write_through_its_own_symlink() {
-    let server = Server::start().await;
-    let env = Env::new();
-    let outside = env.root.join("outside");
-    fs::create_dir_all(&outside).unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    b.append_link(&mut header(tar::EntryType::Symlink, 0, 0o777), "link", &outside).unwrap();
-    b.append_data(&mut header(tar::EntryType::Regular, 4, 0o644), "link/pwned.txt", &b"pwn\n"[..]).unwrap();
-    server.put("sneaky.tar", b.into_inner().unwrap());
+    #[tokio::test]
+    async fn fetch_all_stops_at_the_first_error() {
+        let server = Server::start().await;
+        let env = Env::new();
+        server.put("one.txt", &b"1"[..]);
+        server.put("three.txt", &b"3"[..]);
+        let sandbox = env.sandbox("s1");
+        let uris = [
+            uri(server.url("files", "one.txt")),
+            uri(server.url("files", "two.txt")),
+            uri(server.url("files", "three.txt")),
+        ];
 
-    let err = within(env.fetcher.fetch(&uri(server.url("files", "sneaky.tar")), &env.sandbox("s1")))
-        .await
-        .unwrap_err();
+        let err = within(env.fetcher.fetch_all(&uris, &sandbox)).await.unwrap_err();
 
-    assert!(matches!(err, FetchError::Extract { .. }), "{err:?}");
-    assert!(!outside.join("pwned.txt").exists());
-}
+        assert!(err.to_string().contains("two.txt': HTTP 404"), "{err}");
+        assert!(sandbox.join("one.txt").is_file());
+        assert!(!sandbox.join("three.txt").exists());
 
-#[tokio::test]
-async fn fetch_all_stops_at_the_first_error() {
-    let server = Server::start().await;
-    let env = Env::new();
-    server.put("one.txt", &b"1"[..]);
-    server.put("three.txt", &b"3"[..]);
-    let sandbox = env.sandbox("s1");
-    let uris = [
-        uri(server.url("files", "one.txt")),
-        uri(server.url("files", "two.txt")),
-        uri(server.url("files", "three.txt")),
-    ];
-
-    let err = within(env.fetcher.fetch_all(&uris, &sandbox)).await.unwrap_err();
-
-    assert!(err.to_string().contains("two.txt': HTTP 404"), "{err}");
-    assert!(sandbox.join("one.txt").is_file());
-    assert!(!sandbox.join("three.txt").exists());
-
-    within(env.fetcher.fetch_all(&[uris[0].clone(), uris[2].clone()], &sandbox)).await.unwrap();
-    assert!(sandbox.join("three.txt").is_file());
+        within(env.fetcher.fetch_all(&[uris[0].clone(), uris[2].clone()], &sandbox)).await.unwrap();
+        assert!(sandbox.join("three.txt").is_file());
+    }
 }

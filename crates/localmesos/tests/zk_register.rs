@@ -12,7 +12,9 @@ mod zookeeper_server;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use herd_localmesos::master::zk::{MASTER_INFO_JSON_LABEL, SESSION_TIMEOUT, ZkRegisterError, ZkRegistration, register};
+use herd_localmesos::master::zk::{
+    MASTER_INFO_JSON_LABEL, SESSION_TIMEOUT, ZkRegisterError, ZkRegistration, register,
+};
 use herd_mesos_api::MasterInfo;
 use herd_mesos_client::zk::{ZkError, ZkUrl, detect_leader};
 use zookeeper_client as zkc;
@@ -43,11 +45,15 @@ async fn start_server() -> ZkServer {
 }
 
 async fn connect(server: &ZkServer) -> zkc::Client {
-    within("connect", zkc::Client::connect(&server.connect_string())).await.expect("connect to test ZooKeeper")
+    within("connect", zkc::Client::connect(&server.connect_string()))
+        .await
+        .expect("connect to test ZooKeeper")
 }
 
 async fn register_ok(url: &str, info: &MasterInfo) -> ZkRegistration {
-    within("register", register(url, info, TIMEOUT)).await.unwrap_or_else(|e| panic!("register at {url}: {e}"))
+    within("register", register(url, info, TIMEOUT))
+        .await
+        .unwrap_or_else(|e| panic!("register at {url}: {e}"))
 }
 
 async fn detect(url: &str) -> Result<MasterInfo, ZkError> {
@@ -61,7 +67,11 @@ fn seq(znode: &str) -> u64 {
 }
 
 /// Detects until `check` accepts the answer (at most [`STEP`]); returns how long it took.
-async fn detect_until(url: &str, what: &str, check: impl Fn(&Result<MasterInfo, ZkError>) -> bool) -> Duration {
+async fn detect_until(
+    url: &str,
+    what: &str,
+    check: impl Fn(&Result<MasterInfo, ZkError>) -> bool,
+) -> Duration {
     let start = Instant::now();
     loop {
         let answer = detect(url).await;
@@ -83,14 +93,19 @@ async fn the_registered_master_leads_and_the_next_one_takes_over_when_it_goes() 
 
     let a = register_ok(&url, &a_info).await;
     let prefix = format!("/herd/mesos/{MASTER_INFO_JSON_LABEL}_");
-    let suffix = a.znode().strip_prefix(&prefix).unwrap_or_else(|| panic!("{} is not {prefix}<seq>", a.znode()));
+    let suffix =
+        a.znode().strip_prefix(&prefix).unwrap_or_else(|| panic!("{} is not {prefix}<seq>", a.znode()));
     assert!(suffix.len() == 10 && suffix.bytes().all(|b| b.is_ascii_digit()), "{}", a.znode());
     assert_eq!(a.servers(), server.connect_string());
 
     // The znode: ephemeral, open ACL, the compact JSON of the MasterInfo.
     let (data, stat) = within("get_data", zk.get_data(a.znode())).await.expect("get member data");
     assert_eq!(data, serde_json::to_vec(&a_info).expect("JSON"));
-    assert!(!data.contains(&b'\n') && !data.contains(&b' '), "compact JSON: {}", String::from_utf8_lossy(&data));
+    assert!(
+        !data.contains(&b'\n') && !data.contains(&b' '),
+        "compact JSON: {}",
+        String::from_utf8_lossy(&data)
+    );
     assert_ne!(stat.ephemeral_owner, 0, "the member znode is ephemeral");
     let (acl, _) = within("get_acl", zk.get_acl(a.znode())).await.expect("get member acl");
     assert_eq!(acl, &*zkc::Acls::anyone_all());
@@ -110,7 +125,8 @@ async fn the_registered_master_leads_and_the_next_one_takes_over_when_it_goes() 
 
     // Dropping the first registration deletes its znode at once (not a session timeout later).
     drop(a);
-    let took = detect_until(&url, "b leads", |answer| answer.as_ref().is_ok_and(|info| *info == b_info)).await;
+    let took =
+        detect_until(&url, "b leads", |answer| answer.as_ref().is_ok_and(|info| *info == b_info)).await;
     assert!(took < SESSION_TIMEOUT, "took {took:?}: the znode went with the session's expiry, not the drop");
     let children = within("list", zk.list_children("/herd/mesos")).await.expect("list");
     assert_eq!(children, [b.znode().rsplit('/').next().expect("name")]);
@@ -141,15 +157,27 @@ async fn digest_credentials_protect_the_registration_but_everyone_can_read_it() 
         let (acl, _) = within("get_acl", zk.get_acl(znode)).await.expect("get acl");
         let mut entries: Vec<(String, String, bool)> = acl
             .iter()
-            .map(|a| (a.scheme().to_owned(), a.id().split(':').next().unwrap_or_default().to_owned(), a.permission() == zkc::Permission::ALL))
+            .map(|a| {
+                (
+                    a.scheme().to_owned(),
+                    a.id().split(':').next().unwrap_or_default().to_owned(),
+                    a.permission() == zkc::Permission::ALL,
+                )
+            })
             .collect();
         entries.sort();
         assert_eq!(
             entries,
-            [("digest".to_owned(), "herd".to_owned(), true), ("world".to_owned(), "anyone".to_owned(), false)],
+            [
+                ("digest".to_owned(), "herd".to_owned(), true),
+                ("world".to_owned(), "anyone".to_owned(), false)
+            ],
             "{znode}: {acl:?}"
         );
-        assert!(acl.iter().any(|a| a.scheme() == "world" && a.permission() == zkc::Permission::READ), "{acl:?}");
+        assert!(
+            acl.iter().any(|a| a.scheme() == "world" && a.permission() == zkc::Permission::READ),
+            "{acl:?}"
+        );
     }
 
     // A scheduler without credentials still finds the leader …
@@ -161,7 +189,10 @@ async fn digest_credentials_protect_the_registration_but_everyone_can_read_it() 
     let error = within("register", register(&anonymous, &info, TIMEOUT)).await.expect_err("no create right");
     assert!(matches!(error, ZkRegisterError::Join { source: zkc::Error::NoAuth, .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains(&server.connect_string()) && message.contains("zk://user:password@"), "{message}");
+    assert!(
+        message.contains(&server.connect_string()) && message.contains("zk://user:password@"),
+        "{message}"
+    );
 
     within("withdraw", registration.withdraw()).await.expect("withdraw");
     assert!(matches!(detect(&anonymous).await, Err(ZkError::NoLeader { .. })));
@@ -199,9 +230,15 @@ async fn unreachable_servers_and_bad_urls_are_reported_clearly() {
         .await
         .expect_err("nothing listens there");
     assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
-    assert!(matches!(error, ZkRegisterError::ConnectTimeout { .. } | ZkRegisterError::Connect { .. }), "{error:?}");
+    assert!(
+        matches!(error, ZkRegisterError::ConnectTimeout { .. } | ZkRegisterError::Connect { .. }),
+        "{error:?}"
+    );
     let message = error.to_string();
-    assert!(message.contains(&format!("127.0.0.1:{port}")) && message.contains("is ZooKeeper running"), "{message}");
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && message.contains("is ZooKeeper running"),
+        "{message}"
+    );
 
     let error = register("zk://u:pw@127.0.0.1:2181", &master("x", 1), TIMEOUT).await.expect_err("no path");
     assert!(matches!(error, ZkRegisterError::InvalidUrl { .. }), "{error:?}");

@@ -17,9 +17,9 @@ use herd_mesos_api::executor::{
 };
 use herd_mesos_api::recordio;
 use herd_mesos_api::{
-    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkCapabilityType, FrameworkId, FrameworkInfo,
-    IpAddress, IpProtocol, KillPolicy, NetworkInfo, Reason, Source, TaskGroupInfo, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkCapabilityType, FrameworkId,
+    FrameworkInfo, IpAddress, IpProtocol, KillPolicy, NetworkInfo, Reason, Source, TaskGroupInfo, TaskId,
+    TaskInfo, TaskState, TaskStatus,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,12 @@ pub(crate) fn executor_event(kind: ExecutorEventType) -> ExecutorEvent {
     }
 }
 
-fn sandbox_for(agent: &Agent, framework_id: &FrameworkId, executor_id: &ExecutorId, container_id: &str) -> PathBuf {
+fn sandbox_for(
+    agent: &Agent,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    container_id: &str,
+) -> PathBuf {
     agent
         .work_dir
         .join("slaves")
@@ -168,14 +173,18 @@ pub(crate) fn record_and_queue(
 ) {
     let send = {
         let mut inner = agent.lock();
-        let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id)) else {
+        let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id))
+        else {
             return;
         };
         if status.container_status.is_none() {
             status.container_status = Some(ContainerStatus {
                 container_id: Some(ContainerId { value: run.container_id.clone(), parent: None }),
                 network_infos: vec![NetworkInfo {
-                    ip_addresses: vec![IpAddress { protocol: Some(IpProtocol::Ipv4), ip_address: Some(agent.ip.to_string()) }],
+                    ip_addresses: vec![IpAddress {
+                        protocol: Some(IpProtocol::Ipv4),
+                        ip_address: Some(agent.ip.to_string()),
+                    }],
                     ..NetworkInfo::default()
                 }],
                 cgroup_info: None,
@@ -227,7 +236,14 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
                         exited: false,
                     },
                 );
-                tokio::spawn(run_builtin_task(Arc::clone(agent), framework.clone(), executor_id, task, sandbox, None));
+                tokio::spawn(run_builtin_task(
+                    Arc::clone(agent),
+                    framework.clone(),
+                    executor_id,
+                    task,
+                    sandbox,
+                    None,
+                ));
             }
         }
         (Some(executor), group) if executor.kind == Some(herd_mesos_api::ExecutorType::Custom) || !group => {
@@ -284,7 +300,14 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
 }
 
 fn task_run(task: &TaskInfo, sandbox: PathBuf) -> TaskRun {
-    TaskRun { info: task.clone(), state: TaskState::TaskStaging, sandbox, process: None, kill_requested: false, latest: None }
+    TaskRun {
+        info: task.clone(),
+        state: TaskState::TaskStaging,
+        sandbox,
+        process: None,
+        kill_requested: false,
+        latest: None,
+    }
 }
 
 /// The running executor with this id, or a new one.
@@ -328,10 +351,12 @@ fn link_volumes(agent: &Agent, resources: &[herd_mesos_api::Resource], sandbox: 
                 volume.container_path
             ));
         }
-        std::fs::create_dir_all(&dir).map_err(|e| format!("Failed to create volume {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("Failed to create volume {}: {e}", dir.display()))?;
         let link = sandbox.join(rel);
         if let Some(parent) = link.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("Failed to create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("Failed to create {}: {e}", parent.display()))?;
         }
         if link.symlink_metadata().is_err() {
             std::os::unix::fs::symlink(&dir, &link)
@@ -342,7 +367,13 @@ fn link_volumes(agent: &Agent, resources: &[herd_mesos_api::Resource], sandbox: 
 }
 
 /// The environment Mesos gives a task of a built-in executor.
-fn task_env(agent: &Agent, framework_id: &FrameworkId, executor_id: &ExecutorId, sandbox: &Path, directory: &Path) -> Vec<(String, String)> {
+fn task_env(
+    agent: &Agent,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    sandbox: &Path,
+    directory: &Path,
+) -> Vec<(String, String)> {
     let ip = agent.ip.to_string();
     vec![
         ("MESOS_SANDBOX".into(), sandbox.display().to_string()),
@@ -378,10 +409,17 @@ fn chown_to(path: &Path, user: &str) -> Result<(), String> {
         }
         Ok(())
     }
-    walk(path, u.uid, u.gid).map_err(|e| format!("Failed to chown sandbox {} to '{user}': {e}", path.display()))
+    walk(path, u.uid, u.gid)
+        .map_err(|e| format!("Failed to chown sandbox {} to '{user}': {e}", path.display()))
 }
 
-fn fail_launch(agent: &Agent, framework_id: &FrameworkId, executor_id: &ExecutorId, task_id: &TaskId, message: String) {
+fn fail_launch(
+    agent: &Agent,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    task_id: &TaskId,
+    message: String,
+) {
     tracing::warn!(task = %task_id, %message, "task launch failed");
     update(
         agent,
@@ -411,12 +449,16 @@ async fn run_builtin_task(
     let task_id = task.task_id.clone();
     let cmd = task.command.clone().unwrap_or_default();
     let directory = match &group_executor {
-        Some(_) => sandbox.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| sandbox.clone()),
+        Some(_) => {
+            sandbox.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| sandbox.clone())
+        }
         None => sandbox.clone(),
     };
     let user = task_user(&framework, cmd.user.as_ref());
     let prepared = async {
-        tokio::fs::create_dir_all(&sandbox).await.map_err(|e| format!("Failed to create sandbox {}: {e}", sandbox.display()))?;
+        tokio::fs::create_dir_all(&sandbox)
+            .await
+            .map_err(|e| format!("Failed to create sandbox {}: {e}", sandbox.display()))?;
         let mut volumes = task.resources.clone();
         if let Some(e) = &group_executor {
             volumes.extend(e.resources.iter().cloned());
@@ -460,11 +502,18 @@ async fn run_builtin_task(
     let handle = match spawned {
         Ok(h) => h,
         Err(None) => {
-            update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskKilled, UpdateFields {
-                message: Some("Task killed before it was launched".to_owned()),
-                reason: Some(Reason::ReasonTaskKilledDuringLaunch),
-                ..UpdateFields::default()
-            });
+            update(
+                &agent,
+                &framework_id,
+                &executor_id,
+                &task_id,
+                TaskState::TaskKilled,
+                UpdateFields {
+                    message: Some("Task killed before it was launched".to_owned()),
+                    reason: Some(Reason::ReasonTaskKilledDuringLaunch),
+                    ..UpdateFields::default()
+                },
+            );
             builtin_task_ended(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskKilled);
             return;
         }
@@ -476,9 +525,19 @@ async fn run_builtin_task(
     };
     let pid = Some(handle.pid());
     update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskStarting, UpdateFields::default());
-    update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskRunning, UpdateFields { pid, ..UpdateFields::default() });
+    update(
+        &agent,
+        &framework_id,
+        &executor_id,
+        &task_id,
+        TaskState::TaskRunning,
+        UpdateFields { pid, ..UpdateFields::default() },
+    );
     let health = task.health_check.as_ref().map(|check| {
-        health::start(check, HealthContext { sandbox: sandbox.clone(), env: spec.env.clone(), host: agent.ip.into(), user })
+        health::start(
+            check,
+            HealthContext { sandbox: sandbox.clone(), env: spec.env.clone(), host: agent.ip.into(), user },
+        )
     });
     let health_task = match health {
         Some(Ok(mut monitor)) => {
@@ -496,12 +555,19 @@ async fn run_builtin_task(
                             return;
                         }
                     };
-                    update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskRunning, UpdateFields {
-                        reason: Some(Reason::ReasonTaskHealthCheckStatusUpdated),
-                        healthy: Some(healthy),
-                        pid,
-                        ..UpdateFields::default()
-                    });
+                    update(
+                        &agent,
+                        &framework_id,
+                        &executor_id,
+                        &task_id,
+                        TaskState::TaskRunning,
+                        UpdateFields {
+                            reason: Some(Reason::ReasonTaskHealthCheckStatusUpdated),
+                            healthy: Some(healthy),
+                            pid,
+                            ..UpdateFields::default()
+                        },
+                    );
                 }
             }))
         }
@@ -520,22 +586,32 @@ async fn run_builtin_task(
         Outcome::Failed => TaskState::TaskFailed,
         Outcome::Killed => TaskState::TaskKilled,
     };
-    update(&agent, &framework_id, &executor_id, &task_id, state, UpdateFields {
-        message: Some(exit.message()),
-        pid,
-        ..UpdateFields::default()
-    });
+    update(
+        &agent,
+        &framework_id,
+        &executor_id,
+        &task_id,
+        state,
+        UpdateFields { message: Some(exit.message()), pid, ..UpdateFields::default() },
+    );
     builtin_task_ended(&agent, &framework_id, &executor_id, &task_id, state);
 }
 
 /// After a built-in task ended: a group member failing or killed kills its siblings; an
 /// executor with no active task left has exited (the master hears of it for default
 /// executors).
-fn builtin_task_ended(agent: &Arc<Agent>, framework_id: &FrameworkId, executor_id: &ExecutorId, task_id: &TaskId, state: TaskState) {
+fn builtin_task_ended(
+    agent: &Arc<Agent>,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    task_id: &TaskId,
+    state: TaskState,
+) {
     let mut siblings = Vec::new();
     let exited_default = {
         let mut inner = agent.lock();
-        let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id)) else {
+        let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id))
+        else {
             return;
         };
         if run.kind == ExecKind::Default && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled) {
@@ -577,12 +653,20 @@ fn grace_of(task: &TaskInfo, policy: Option<&KillPolicy>) -> Duration {
 
 /// Kills a built-in executor's task: TASK_KILLING first for frameworks that understand
 /// it, SIGTERM to its process group, SIGKILL after the grace period.
-fn kill_builtin(agent: &Arc<Agent>, framework_id: &FrameworkId, executor_id: &ExecutorId, task_id: &TaskId, grace: Duration) {
+fn kill_builtin(
+    agent: &Arc<Agent>,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    task_id: &TaskId,
+    grace: Duration,
+) {
     let (process, killing) = {
         let mut inner = agent.lock();
         let Some(fw) = inner.frameworks.get_mut(framework_id) else { return };
         let killing_state = fw.info.has_capability(FrameworkCapabilityType::TaskKillingState);
-        let Some(task) = fw.executors.get_mut(executor_id).and_then(|r| r.tasks.get_mut(task_id)) else { return };
+        let Some(task) = fw.executors.get_mut(executor_id).and_then(|r| r.tasks.get_mut(task_id)) else {
+            return;
+        };
         if task.state.is_terminal() || task.kill_requested {
             return;
         }
@@ -592,40 +676,72 @@ fn kill_builtin(agent: &Arc<Agent>, framework_id: &FrameworkId, executor_id: &Ex
     if let Some(process) = process {
         if killing {
             let pid = Some(process.pid());
-            update(agent, framework_id, executor_id, task_id, TaskState::TaskKilling, UpdateFields { pid, ..UpdateFields::default() });
+            update(
+                agent,
+                framework_id,
+                executor_id,
+                task_id,
+                TaskState::TaskKilling,
+                UpdateFields { pid, ..UpdateFields::default() },
+            );
         }
         process.terminate(grace);
     }
 }
 
 /// KILL from the framework.
-pub(crate) fn kill_task(agent: &Arc<Agent>, framework_id: &FrameworkId, task_id: &TaskId, policy: Option<KillPolicy>) {
+pub(crate) fn kill_task(
+    agent: &Arc<Agent>,
+    framework_id: &FrameworkId,
+    task_id: &TaskId,
+    policy: Option<KillPolicy>,
+) {
     let target = {
         let mut inner = agent.lock();
         let Some(fw) = inner.frameworks.get_mut(framework_id) else { return };
-        fw.executors.values_mut().find_map(|run| {
-            let task = run.tasks.get(task_id)?;
-            Some((run.executor_id.clone(), run.kind, grace_of(&task.info, policy.as_ref()), run.custom.events.clone(), run))
-        }).map(|(eid, kind, grace, events, run)| {
-            // A custom executor that has not subscribed yet: drop the queued launch.
-            let dequeued = kind == ExecKind::Custom && events.is_none() && {
-                let before = run.custom.queued.len();
-                run.custom.queued.retain(|e| e.launch.as_ref().is_none_or(|l| &l.task.task_id != task_id));
-                run.custom.queued.len() != before
-            };
-            (eid, kind, grace, events, dequeued)
-        })
+        fw.executors
+            .values_mut()
+            .find_map(|run| {
+                let task = run.tasks.get(task_id)?;
+                Some((
+                    run.executor_id.clone(),
+                    run.kind,
+                    grace_of(&task.info, policy.as_ref()),
+                    run.custom.events.clone(),
+                    run,
+                ))
+            })
+            .map(|(eid, kind, grace, events, run)| {
+                // A custom executor that has not subscribed yet: drop the queued launch.
+                let dequeued = kind == ExecKind::Custom && events.is_none() && {
+                    let before = run.custom.queued.len();
+                    run.custom
+                        .queued
+                        .retain(|e| e.launch.as_ref().is_none_or(|l| &l.task.task_id != task_id));
+                    run.custom.queued.len() != before
+                };
+                (eid, kind, grace, events, dequeued)
+            })
     };
     let Some((executor_id, kind, grace, events, dequeued)) = target else { return };
     match kind {
-        ExecKind::Command | ExecKind::Default => kill_builtin(agent, framework_id, &executor_id, task_id, grace),
+        ExecKind::Command | ExecKind::Default => {
+            kill_builtin(agent, framework_id, &executor_id, task_id, grace)
+        }
         ExecKind::Custom if dequeued => {
-            update(agent, framework_id, &executor_id, task_id, TaskState::TaskKilled, UpdateFields {
-                message: Some("Task killed before it was launched".to_owned()),
-                reason: Some(Reason::ReasonTaskKilledDuringLaunch),
-                source: Some(Source::SourceAgent),
-                ..UpdateFields::default()
-            });
+            update(
+                agent,
+                framework_id,
+                &executor_id,
+                task_id,
+                TaskState::TaskKilled,
+                UpdateFields {
+                    message: Some("Task killed before it was launched".to_owned()),
+                    reason: Some(Reason::ReasonTaskKilledDuringLaunch),
+                    source: Some(Source::SourceAgent),
+                    ..UpdateFields::default()
+                },
+            );
         }
         ExecKind::Custom => {
             if let Some(tx) = events {
@@ -643,8 +759,12 @@ pub(crate) fn shutdown_executor(agent: &Arc<Agent>, framework_id: &FrameworkId, 
     let found = {
         let inner = agent.lock();
         inner.frameworks.get(framework_id).and_then(|f| f.executors.get(executor_id)).map(|run| {
-            let tasks: Vec<(TaskId, Duration)> =
-                run.tasks.iter().filter(|(_, t)| !t.state.is_terminal()).map(|(id, t)| (id.clone(), grace_of(&t.info, None))).collect();
+            let tasks: Vec<(TaskId, Duration)> = run
+                .tasks
+                .iter()
+                .filter(|(_, t)| !t.state.is_terminal())
+                .map(|(id, t)| (id.clone(), grace_of(&t.info, None)))
+                .collect();
             (run.kind, tasks, run.custom.events.clone(), run.custom.process.clone())
         })
     };
@@ -664,7 +784,12 @@ pub(crate) fn shutdown_executor(agent: &Arc<Agent>, framework_id: &FrameworkId, 
 }
 
 /// MESSAGE for a custom executor.
-pub(crate) fn message_executor(agent: &Agent, framework_id: &FrameworkId, executor_id: &ExecutorId, data: Vec<u8>) {
+pub(crate) fn message_executor(
+    agent: &Agent,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    data: Vec<u8>,
+) {
     let inner = agent.lock();
     if let Some(tx) = inner
         .frameworks
@@ -699,7 +824,9 @@ pub(crate) fn task_settled(agent: &Agent, framework_id: &FrameworkId, task_id: &
     let executor_id = {
         let mut inner = agent.lock();
         let Some(fw) = inner.frameworks.get_mut(framework_id) else { return };
-        let Some(run) = fw.executors.values_mut().find(|r| r.tasks.get(task_id).is_some_and(|t| t.state.is_terminal())) else {
+        let Some(run) =
+            fw.executors.values_mut().find(|r| r.tasks.get(task_id).is_some_and(|t| t.state.is_terminal()))
+        else {
             return;
         };
         run.tasks.remove(task_id);
@@ -727,13 +854,20 @@ fn cleanup_if_settled(agent: &Agent, framework_id: &FrameworkId, executor_id: &E
 
 /// Starts a custom executor: fetch its URIs, run its command with the variables the v1
 /// executor API needs; when it exits, its unfinished tasks fail.
-async fn run_custom_executor(agent: Arc<Agent>, framework: FrameworkInfo, executor: ExecutorInfo, sandbox: PathBuf) {
+async fn run_custom_executor(
+    agent: Arc<Agent>,
+    framework: FrameworkInfo,
+    executor: ExecutorInfo,
+    sandbox: PathBuf,
+) {
     let Some(framework_id) = framework.id.clone() else { return };
     let executor_id = executor.executor_id.clone();
     let cmd = executor.command.clone().unwrap_or_default();
     let user = task_user(&framework, cmd.user.as_ref());
     let prepared = async {
-        tokio::fs::create_dir_all(&sandbox).await.map_err(|e| format!("Failed to create sandbox {}: {e}", sandbox.display()))?;
+        tokio::fs::create_dir_all(&sandbox)
+            .await
+            .map_err(|e| format!("Failed to create sandbox {}: {e}", sandbox.display()))?;
         link_volumes(&agent, &executor.resources, &sandbox)?;
         agent.fetcher.fetch_all(&cmd.uris, &sandbox).await.map_err(|e| e.to_string())?;
         if let Some(user) = &user
@@ -795,16 +929,25 @@ async fn run_custom_executor(agent: Arc<Agent>, framework: FrameworkInfo, execut
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
-            .map(|r| r.tasks.iter().filter(|(_, t)| !t.state.is_terminal()).map(|(id, _)| id.clone()).collect())
+            .map(|r| {
+                r.tasks.iter().filter(|(_, t)| !t.state.is_terminal()).map(|(id, _)| id.clone()).collect()
+            })
             .unwrap_or_default()
     };
     for task_id in unfinished {
-        update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskFailed, UpdateFields {
-            message: Some(format!("Executor terminated: {}", exit.message())),
-            reason: Some(Reason::ReasonExecutorTerminated),
-            source: Some(Source::SourceAgent),
-            ..UpdateFields::default()
-        });
+        update(
+            &agent,
+            &framework_id,
+            &executor_id,
+            &task_id,
+            TaskState::TaskFailed,
+            UpdateFields {
+                message: Some(format!("Executor terminated: {}", exit.message())),
+                reason: Some(Reason::ReasonExecutorTerminated),
+                source: Some(Source::SourceAgent),
+                ..UpdateFields::default()
+            },
+        );
     }
     custom_executor_ended(&agent, &framework_id, &executor_id, exit.raw_wait_status());
 }
@@ -822,7 +965,9 @@ fn custom_tasks(agent: &Agent, framework_id: &FrameworkId, executor_id: &Executo
 fn custom_executor_ended(agent: &Agent, framework_id: &FrameworkId, executor_id: &ExecutorId, status: i32) {
     {
         let mut inner = agent.lock();
-        if let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id)) {
+        if let Some(run) =
+            inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id))
+        {
             run.exited = true;
             run.custom.events = None; // closes the executor's stream
         }

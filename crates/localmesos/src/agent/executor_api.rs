@@ -11,8 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use herd_mesos_api::executor::{ExecutorCall, ExecutorCallType, ExecutorEventType, ExecutorSubscribed};
 use herd_mesos_api::Source;
+use herd_mesos_api::executor::{ExecutorCall, ExecutorCallType, ExecutorEventType, ExecutorSubscribed};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -22,16 +22,26 @@ fn accepted() -> Response {
 }
 
 /// The handler.
-pub(crate) async fn handle(State(agent): State<Arc<Agent>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(
+    State(agent): State<Arc<Agent>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if method != Method::POST {
-        let mut r = text(405, format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."));
+        let mut r = text(
+            405,
+            format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
+        );
         r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return r;
     }
     match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         None => return text(400, "Expecting 'Content-Type' to be present"),
         Some("application/json") => {}
-        Some(_) => return text(415, "Expecting 'Content-Type' of application/json or application/x-protobuf"),
+        Some(_) => {
+            return text(415, "Expecting 'Content-Type' of application/json or application/x-protobuf");
+        }
     }
     let call: ExecutorCall = match serde_json::from_slice::<serde_json::Value>(&body) {
         Err(e) => return text(400, format!("Failed to parse body into JSON: {e}")),
@@ -52,7 +62,12 @@ pub(crate) async fn handle(State(agent): State<Arc<Agent>>, method: Method, head
                 };
                 let framework_info = fw.info.clone();
                 let Some(run) = fw.executors.get_mut(&executor_id) else {
-                    return text(400, format!("Executor {executor_id} of framework {framework_id} is not known to this agent"));
+                    return text(
+                        400,
+                        format!(
+                            "Executor {executor_id} of framework {framework_id} is not known to this agent"
+                        ),
+                    );
                 };
                 let Some(info) = run.info.clone() else {
                     return text(400, format!("Executor {executor_id} is a built-in executor"));
@@ -62,7 +77,10 @@ pub(crate) async fn handle(State(agent): State<Arc<Agent>>, method: Method, head
                     executor_info: info,
                     framework_info,
                     agent_info: agent.info(),
-                    container_id: Some(herd_mesos_api::ContainerId { value: run.container_id.clone(), parent: None }),
+                    container_id: Some(herd_mesos_api::ContainerId {
+                        value: run.container_id.clone(),
+                        parent: None,
+                    }),
                 });
                 send_event(&tx, &subscribed);
                 for event in run.custom.queued.drain(..) {
@@ -104,7 +122,10 @@ pub(crate) async fn handle(State(agent): State<Arc<Agent>>, method: Method, head
                 .and_then(|f| f.executors.get(&executor_id))
                 .is_some();
             if !known {
-                return text(400, format!("Executor {executor_id} of framework {framework_id} is not known to this agent"));
+                return text(
+                    400,
+                    format!("Executor {executor_id} of framework {framework_id} is not known to this agent"),
+                );
             }
             let pid = None;
             record_and_queue(&agent, &framework_id, &executor_id, status, pid);
@@ -123,6 +144,8 @@ pub(crate) async fn handle(State(agent): State<Arc<Agent>>, method: Method, head
             accepted()
         }
         ExecutorCallType::Heartbeat => accepted(),
-        ExecutorCallType::Unknown => text(400, "Failed to validate executor::Call: Expecting 'type' to be present"),
+        ExecutorCallType::Unknown => {
+            text(400, "Failed to validate executor::Call: Expecting 'type' to be present")
+        }
     }
 }

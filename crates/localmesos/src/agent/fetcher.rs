@@ -336,6 +336,11 @@ impl Fetcher {
         let path = self.inner.cache_dir.join(cache_file_name(key, basename));
         let download = {
             let mut in_flight = self.inner.lock_in_flight();
+            // An entry that already has its result belongs to a task that never ran (its
+            // runtime shut down): forget it.
+            if in_flight.get(key).is_some_and(|download| download.peek().is_some()) {
+                in_flight.remove(key);
+            }
             if let Some(download) = in_flight.get(key) {
                 tracing::debug!(uri = %key, "joining a download in progress");
                 download.clone()
@@ -343,9 +348,12 @@ impl Fetcher {
                 tracing::debug!(uri = %key, path = %path.display(), "cache hit");
                 return Ok(path);
             } else {
-                let guard = InFlightGuard { inner: Arc::clone(&self.inner), key: key.to_owned() };
+                // The download runs in its own task so that it completes for the others even if
+                // the fetch that started it is cancelled. The guard is made inside the task:
+                // dropping a task that never ran must not take the map's lock held here.
+                let (inner, owned_key) = (Arc::clone(&self.inner), key.to_owned());
                 let task = tokio::spawn(async move {
-                    let guard = guard;
+                    let guard = InFlightGuard { inner, key: owned_key };
                     let result = guard.inner.download(&guard.key, &source, &path, true).await.map(|()| path);
                     drop(guard);
                     result
@@ -444,7 +452,8 @@ impl Inner {
         temp: &Path,
         durable: bool,
     ) -> Result<(), FetchError> {
-        let mut response = self.client.get(url.clone()).send().await.map_err(|e| request_err(uri, &e))?;
+        let mut response =
+            self.client.get(url.clone()).send().await.map_err(|e| request_err(uri, &e, &self.config))?;
         let status = response.status();
         if !status.is_success() {
             let reason = match status.canonical_reason() {
@@ -456,7 +465,7 @@ impl Inner {
         let write_err = |e: io::Error| io_err(uri, format!("cannot write '{}': {e}", temp.display()));
         let file = tokio::fs::File::create(temp).await.map_err(write_err)?;
         let mut writer = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        while let Some(chunk) = response.chunk().await.map_err(|e| request_err(uri, &e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| request_err(uri, &e, &self.config))? {
             writer.write_all(&chunk).await.map_err(write_err)?;
         }
         writer.flush().await.map_err(write_err)?;
@@ -532,7 +541,7 @@ fn chain(err: &dyn std::error::Error) -> String {
 
 /// The cause of a failed request, without reqwest's `error sending request for url (...)`
 /// preamble (the URI is already in the message).
-fn request_err(uri: &str, err: &reqwest::Error) -> FetchError {
+fn request_err(uri: &str, err: &reqwest::Error, config: &FetcherConfig) -> FetchError {
     let uri = uri.to_owned();
     let cause = match std::error::Error::source(err) {
         // hyper's generic `client error (Connect)` layer says nothing the kind does not.
@@ -543,10 +552,18 @@ fn request_err(uri: &str, err: &reqwest::Error) -> FetchError {
         Some(source) => chain(source),
         None => err.to_string(),
     };
-    if err.is_timeout() {
-        FetchError::Timeout { uri, reason: format!("timed out: {cause}") }
+    if err.is_connect() && err.is_timeout() {
+        FetchError::Timeout {
+            uri,
+            reason: format!("cannot connect: timed out after {}", human(config.connect_timeout)),
+        }
     } else if err.is_connect() {
         FetchError::Connect { uri, reason: format!("cannot connect: {cause}") }
+    } else if err.is_timeout() {
+        FetchError::Timeout {
+            uri,
+            reason: format!("the download stalled: no data for {}", human(config.stall_timeout)),
+        }
     } else if err.is_redirect() {
         FetchError::Download { uri, reason: format!("redirect failed: {cause}") }
     } else {

@@ -149,7 +149,9 @@ fn path_param(params: &[(String, String)]) -> Result<String, Failure> {
 fn json_answer(value: &impl Serialize, params: &[(String, String)]) -> Response {
     let json = match serde_json::to_string(value) {
         Ok(json) => json,
-        Err(e) => return Failure::internal(format!("Failed to serialize the answer: {e}.\n")).into_response(),
+        Err(e) => {
+            return Failure::internal(format!("Failed to serialize the answer: {e}.\n")).into_response();
+        }
     };
     match param(params, "jsonp") {
         Some(callback) => {
@@ -191,7 +193,8 @@ async fn read(State(root): State<Root>, Query(params): Params) -> Response {
         let offset = match param(&params, "offset") {
             None => -1,
             Some(text) => {
-                let offset = parse_number(text).map_err(|e| Failure::bad_request(format!("Failed to parse offset: {e}.\n")))?;
+                let offset = parse_number(text)
+                    .map_err(|e| Failure::bad_request(format!("Failed to parse offset: {e}.\n")))?;
                 if offset < -1 {
                     return Err(Failure::bad_request(format!("Negative offset provided: {offset}.\n")));
                 }
@@ -201,7 +204,8 @@ async fn read(State(root): State<Root>, Query(params): Params) -> Response {
         let mut length = match param(&params, "length") {
             None => None,
             Some(text) => {
-                let length = parse_number(text).map_err(|e| Failure::bad_request(format!("Failed to parse length: {e}.\n")))?;
+                let length = parse_number(text)
+                    .map_err(|e| Failure::bad_request(format!("Failed to parse length: {e}.\n")))?;
                 if length < -1 {
                     return Err(Failure::bad_request(format!("Negative length provided: {length}.\n")));
                 }
@@ -389,7 +393,12 @@ impl Names {
 
 /// Reads up to `length` bytes (to the end when `None`, capped at [`MAX_READ_LENGTH`]) of file
 /// `resolved` from `offset`: the file's size and the data as text.
-fn read_chunk(root: &Path, resolved: &Path, offset: u64, length: Option<u64>) -> Result<(u64, String), Failure> {
+fn read_chunk(
+    root: &Path,
+    resolved: &Path,
+    offset: u64,
+    length: Option<u64>,
+) -> Result<(u64, String), Failure> {
     if resolved.is_dir() {
         return Err(Failure::bad_request("Cannot read a directory.\n".to_owned()));
     }
@@ -418,11 +427,19 @@ fn read_chunk(root: &Path, resolved: &Path, offset: u64, length: Option<u64>) ->
         return Ok((size, String::new()));
     }
     file.seek(SeekFrom::Start(offset)).map_err(|e| {
-        Failure::internal(format!("Failed to seek file at '{}': {}.\n", resolved.display(), os_error_text(&e)))
+        Failure::internal(format!(
+            "Failed to seek file at '{}': {}.\n",
+            resolved.display(),
+            os_error_text(&e)
+        ))
     })?;
     let mut data = Vec::new();
     file.by_ref().take(length).read_to_end(&mut data).map_err(|e| {
-        Failure::internal(format!("Failed to read file at '{}': {}.\n", resolved.display(), os_error_text(&e)))
+        Failure::internal(format!(
+            "Failed to read file at '{}': {}.\n",
+            resolved.display(),
+            os_error_text(&e)
+        ))
     })?;
     let more_follows = offset + (data.len() as u64) < size;
     Ok((size, text_of(data, more_follows)))
@@ -526,7 +543,8 @@ mod tests {
 
         /// GET `endpoint` with `query`: (status, content type, body).
         async fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> (u16, String, String) {
-            let query: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let query: Vec<String> =
+                query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
             let response = self
                 .client
                 .get(format!("{}{endpoint}?{}", self.base, query.join("&")))
@@ -560,7 +578,9 @@ mod tests {
     fn encode(text: &str) -> String {
         text.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect()
@@ -585,9 +605,11 @@ mod tests {
         std::fs::write(sandbox.join("stderr"), b"hello\n").expect("write");
         std::fs::write(sandbox.join("digits"), b"0123456789").expect("write");
         std::fs::write(volume.join("state"), b"volume data").expect("write");
-        std::fs::set_permissions(sandbox.join("data"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(sandbox.join("data"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
         for file in ["stdout", "stderr", "digits"] {
-            std::fs::set_permissions(sandbox.join(file), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            std::fs::set_permissions(sandbox.join(file), std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
         }
         std::os::unix::fs::symlink(&volume, sandbox.join("vol")).expect("symlink");
         let sandbox = sandbox.to_str().expect("UTF-8 temp path").to_owned();
@@ -601,7 +623,8 @@ mod tests {
     }
 
     fn recorded(name: &str) -> Value {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mesos-samples/scenario-2").join(name);
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mesos-samples/scenario-2").join(name);
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         serde_json::from_str(&text).expect("recorded sample is JSON")
     }
@@ -625,7 +648,16 @@ mod tests {
         let listing = agent.json("/files/browse", &[("path", &tree.sandbox)]).await;
         let entries = listing.as_array().expect("an array");
         let paths: Vec<&str> = entries.iter().map(|e| e["path"].as_str().expect("path")).collect();
-        assert_eq!(paths, [tree.path("data"), tree.path("digits"), tree.path("stderr"), tree.path("stdout"), tree.path("vol")]);
+        assert_eq!(
+            paths,
+            [
+                tree.path("data"),
+                tree.path("digits"),
+                tree.path("stderr"),
+                tree.path("stdout"),
+                tree.path("vol")
+            ]
+        );
 
         // The same keys, in the same order, with the same JSON types as a real agent's answer.
         let sample = recorded("08-agent-files-browse.json");
@@ -759,7 +791,8 @@ mod tests {
         let tree = tree();
         let agent = Agent::start(tree.root.clone()).await;
         let digits = tree.path("digits");
-        let cases: &[(&str, &[(&str, &str)], u16, &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+        let cases: &[Case] = &[
             ("/files/read", &[], 400, "Expecting 'path=value' in query.\n"),
             ("/files/read", &[("path", "")], 400, "Expecting 'path=value' in query.\n"),
             ("/files/browse", &[], 400, "Expecting 'path=value' in query.\n"),
@@ -817,8 +850,17 @@ mod tests {
         std::os::unix::fs::symlink(&outside, tree.path("escape")).expect("symlink");
         let dotdot = format!("{root}/../outside/secret");
         for (path, shown) in [
-            (dotdot.clone(), format!("{}/../outside/secret", tree.root.canonicalize().expect("canonical").display())),
-            (tree.path("escape/secret"), format!("{}/escape/secret", Path::new(&tree.sandbox).canonicalize().expect("canonical").display())),
+            (
+                dotdot.clone(),
+                format!("{}/../outside/secret", tree.root.canonicalize().expect("canonical").display()),
+            ),
+            (
+                tree.path("escape/secret"),
+                format!(
+                    "{}/escape/secret",
+                    Path::new(&tree.sandbox).canonicalize().expect("canonical").display()
+                ),
+            ),
         ] {
             let (status, _, body) = agent.get("/files/read", &[("path", &path), ("offset", "0")]).await;
             assert_eq!((status, body), (400, format!("'{shown}' is inaccessible.\n")), "{path}");
@@ -828,7 +870,11 @@ mod tests {
         // A path through a regular file.
         let (status, _, body) = agent.get("/files/read", &[("path", &tree.path("digits/x"))]).await;
         assert_eq!(status, 400);
-        assert!(body.starts_with("Failed to determine canonical path of '") && body.ends_with("Not a directory.\n"), "{body}");
+        assert!(
+            body.starts_with("Failed to determine canonical path of '")
+                && body.ends_with("Not a directory.\n"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
@@ -846,10 +892,12 @@ mod tests {
         let link = tree.dir.path().join("work-link");
         std::os::unix::fs::symlink(&tree.root, &link).expect("symlink");
         let linked_agent = Agent::start(link.clone()).await;
-        let through_link = tree.sandbox.replacen(tree.root.to_str().expect("UTF-8"), link.to_str().expect("UTF-8"), 1);
+        let through_link =
+            tree.sandbox.replacen(tree.root.to_str().expect("UTF-8"), link.to_str().expect("UTF-8"), 1);
         let answer = linked_agent.read(&[("path", &format!("{through_link}/digits")), ("offset", "8")]).await;
         assert_eq!(answer, json!({"data": "89", "offset": 8}));
-        let answer = agent.read(&[("path", &format!("file://{}", tree.path("digits"))), ("offset", "9")]).await;
+        let answer =
+            agent.read(&[("path", &format!("file://{}", tree.path("digits"))), ("offset", "9")]).await;
         assert_eq!(answer, json!({"data": "9", "offset": 9}));
     }
 
@@ -858,17 +906,27 @@ mod tests {
         let tree = tree();
         let agent = Agent::start(tree.root.clone()).await;
         let fifo = tree.path("fifo");
-        nix::unistd::mkfifo(Path::new(&fifo), nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        nix::unistd::mkfifo(Path::new(&fifo), nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
         let (status, _, body) = agent.get("/files/read", &[("path", &fifo), ("offset", "0")]).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.ends_with(": not a regular file.\n"), "{body}");
         let listing = agent.json("/files/browse", &[("path", &tree.sandbox)]).await;
-        let fifo_entry = listing.as_array().expect("array").iter().find(|e| e["path"] == fifo.as_str()).expect("fifo listed");
+        let fifo_entry = listing
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|e| e["path"] == fifo.as_str())
+            .expect("fifo listed");
         assert_eq!(fifo_entry["mode"], "prw-r--r--");
 
-        let (status, content_type, body) =
-            agent.get("/files/read", &[("path", &tree.path("digits")), ("offset", "9"), ("jsonp", "cb")]).await;
-        assert_eq!((status, content_type.as_str(), body.as_str()), (200, "text/javascript", r#"cb({"data":"9","offset":9});"#));
+        let (status, content_type, body) = agent
+            .get("/files/read", &[("path", &tree.path("digits")), ("offset", "9"), ("jsonp", "cb")])
+            .await;
+        assert_eq!(
+            (status, content_type.as_str(), body.as_str()),
+            (200, "text/javascript", r#"cb({"data":"9","offset":9});"#)
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use crate::master::accept::VolumeChanges;
 use containers::ExecutorRun;
 use fetcher::Fetcher;
 use herd_mesos_api::{
-    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Resource, Resources,
-    TaskId, TaskInfo,
+    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Resource,
+    Resources, TaskId, TaskInfo,
 };
 use status_updates::{AckOutcome, StatusUpdates};
 use std::collections::BTreeMap;
@@ -94,6 +94,8 @@ pub(crate) struct AgentInner {
     pub(crate) frameworks: BTreeMap<FrameworkId, FrameworkOnAgent>,
     pub(crate) updates: StatusUpdates,
     pub(crate) http_stop: CancellationToken,
+    /// When the agent last started (seconds since the epoch), for its `/state`.
+    pub(crate) started: f64,
 }
 
 /// One agent of the local cluster.
@@ -140,7 +142,8 @@ impl Agent {
     ) -> Result<Arc<Self>, AgentError> {
         let spec = config.agents[index].clone();
         let work_dir = config.work_dir.join("agents").join(index.to_string());
-        std::fs::create_dir_all(&work_dir).map_err(|source| AgentError::WorkDir { path: work_dir.clone(), source })?;
+        std::fs::create_dir_all(&work_dir)
+            .map_err(|source| AgentError::WorkDir { path: work_dir.clone(), source })?;
         let (id, total) = match load_checkpoint(&work_dir)? {
             Some(cp) => {
                 let total: Resources = cp.resources.into_iter().collect();
@@ -173,6 +176,7 @@ impl Agent {
                 frameworks: BTreeMap::new(),
                 updates: StatusUpdates::new(config.status_update_retry),
                 http_stop: CancellationToken::new(),
+                started: crate::master::now_secs(),
             }),
             config,
         });
@@ -232,16 +236,20 @@ impl Agent {
     /// Binds the agent's HTTP endpoint and starts serving; marks the agent running.
     pub(crate) async fn start(self: &Arc<Self>) -> Result<(), AgentError> {
         let addr = SocketAddr::from((self.ip, self.port()));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| AgentError::Bind { index: self.index, addr, source })?;
-        let bound = listener.local_addr().map_err(|source| AgentError::Bind { index: self.index, addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Bind {
+            index: self.index,
+            addr,
+            source,
+        })?;
+        let bound =
+            listener.local_addr().map_err(|source| AgentError::Bind { index: self.index, addr, source })?;
         self.port.store(bound.port(), Ordering::Relaxed);
         let stop = CancellationToken::new();
         let generation = {
             let mut inner = self.lock();
             inner.running = true;
             inner.http_stop = stop.clone();
+            inner.started = crate::master::now_secs();
             inner.generation
         };
         let app = axum::Router::new()
@@ -302,7 +310,10 @@ impl Agent {
             inner.generation += 1;
             inner.http_stop.cancel();
             inner.updates.forget(None);
-            std::mem::take(&mut inner.frameworks).into_values().flat_map(|f| f.executors.into_values()).collect()
+            std::mem::take(&mut inner.frameworks)
+                .into_values()
+                .flat_map(|f| f.executors.into_values())
+                .collect()
         };
         for run in runs {
             run.kill_everything();
@@ -370,7 +381,7 @@ impl Agent {
         let outcome = self.lock().updates.acknowledge(framework_id, task_id, uuid);
         containers::acknowledged(self, framework_id, task_id, uuid);
         match outcome {
-            AckOutcome::Next { next, .. } => self.forward(framework_id, next),
+            AckOutcome::Next(next) => self.forward(framework_id, *next),
             AckOutcome::Drained { terminal: true } => containers::task_settled(self, framework_id, task_id),
             AckOutcome::Drained { terminal: false } | AckOutcome::Unknown => {}
         }
@@ -385,7 +396,12 @@ impl Agent {
     }
 
     /// KILL of one task.
-    pub(crate) fn kill_task(self: &Arc<Self>, framework_id: &FrameworkId, task_id: &TaskId, policy: Option<KillPolicy>) {
+    pub(crate) fn kill_task(
+        self: &Arc<Self>,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        policy: Option<KillPolicy>,
+    ) {
         containers::kill_task(self, framework_id, task_id, policy);
     }
 
@@ -399,7 +415,11 @@ impl Agent {
         let runs: Vec<ExecutorRun> = {
             let mut inner = self.lock();
             inner.updates.forget(Some(framework_id));
-            inner.frameworks.remove(framework_id).map(|f| f.executors.into_values().collect()).unwrap_or_default()
+            inner
+                .frameworks
+                .remove(framework_id)
+                .map(|f| f.executors.into_values().collect())
+                .unwrap_or_default()
         };
         for run in runs {
             run.kill_everything();
@@ -407,7 +427,12 @@ impl Agent {
     }
 
     /// MESSAGE for a custom executor.
-    pub(crate) fn message_executor(&self, framework_id: &FrameworkId, executor_id: &ExecutorId, data: Vec<u8>) {
+    pub(crate) fn message_executor(
+        &self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        data: Vec<u8>,
+    ) {
         containers::message_executor(self, framework_id, executor_id, data);
     }
 }

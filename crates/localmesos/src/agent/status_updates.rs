@@ -48,7 +48,12 @@ impl StatusUpdates {
 
     /// An acknowledgement: pops the head if `uuid` is its uuid (duplicates are ignored)
     /// and returns the next update to send, if any.
-    pub(crate) fn acknowledge(&mut self, framework_id: &FrameworkId, task_id: &TaskId, uuid: &[u8]) -> AckOutcome {
+    pub(crate) fn acknowledge(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        uuid: &[u8],
+    ) -> AckOutcome {
         let key = (framework_id.clone(), task_id.clone());
         let Some(stream) = self.streams.get_mut(&key) else { return AckOutcome::Unknown };
         if stream.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid) {
@@ -60,7 +65,7 @@ impl StatusUpdates {
             Some(next) => {
                 stream.next_retry = Instant::now() + self.first_retry;
                 stream.backoff = self.first_retry;
-                AckOutcome::Next { next, terminal }
+                AckOutcome::Next(Box::new(next))
             }
             None => {
                 self.streams.remove(&key);
@@ -113,7 +118,7 @@ pub(crate) enum AckOutcome {
     /// Not the head (duplicate or unknown): ignored.
     Unknown,
     /// The head was acknowledged and `next` must be sent now.
-    Next { next: TaskStatus, terminal: bool },
+    Next(Box<TaskStatus>),
     /// The head was acknowledged and nothing else waits.
     Drained { terminal: bool },
 }
@@ -136,14 +141,23 @@ mod tests {
         assert!(u.enqueue(&f, status("t", TaskState::TaskStarting, 1)).is_some());
         assert!(u.enqueue(&f, status("t", TaskState::TaskRunning, 2)).is_none());
         assert!(u.enqueue(&f, status("t", TaskState::TaskFinished, 3)).is_none());
-        assert!(matches!(u.acknowledge(&f, &TaskId::new("t"), &[2; 16]), AckOutcome::Unknown), "not the head");
-        let AckOutcome::Next { next, terminal: false } = u.acknowledge(&f, &TaskId::new("t"), &[1; 16]) else {
+        assert!(
+            matches!(u.acknowledge(&f, &TaskId::new("t"), &[2; 16]), AckOutcome::Unknown),
+            "not the head"
+        );
+        let AckOutcome::Next(next) = u.acknowledge(&f, &TaskId::new("t"), &[1; 16]) else {
             panic!("expected the next update")
         };
         assert_eq!(next.state, TaskState::TaskRunning);
-        assert!(matches!(u.acknowledge(&f, &TaskId::new("t"), &[1; 16]), AckOutcome::Unknown), "duplicate ack");
+        assert!(
+            matches!(u.acknowledge(&f, &TaskId::new("t"), &[1; 16]), AckOutcome::Unknown),
+            "duplicate ack"
+        );
         u.acknowledge(&f, &TaskId::new("t"), &[2; 16]);
-        assert!(matches!(u.acknowledge(&f, &TaskId::new("t"), &[3; 16]), AckOutcome::Drained { terminal: true }));
+        assert!(matches!(
+            u.acknowledge(&f, &TaskId::new("t"), &[3; 16]),
+            AckOutcome::Drained { terminal: true }
+        ));
         assert!(!u.has_pending(&f, &TaskId::new("t")));
     }
 

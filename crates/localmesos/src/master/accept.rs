@@ -90,7 +90,9 @@ impl Master {
             };
             match result {
                 Ok(()) => converted = true,
-                Err(reason) => tracing::warn!(framework = %framework_id, %reason, "dropping an invalid operation"),
+                Err(reason) => {
+                    tracing::warn!(framework = %framework_id, %reason, "dropping an invalid operation")
+                }
             }
         }
         // The remainder goes back; unless resources were converted (which Mesos re-offers
@@ -135,7 +137,15 @@ impl Master {
         if op.id.is_some() {
             for t in &tasks {
                 let msg = "The `id` field cannot be set on LAUNCH operations".to_owned();
-                self.master_update(st, framework_id, &t.task_id, TaskState::TaskError, reason, msg, Some(agent_id.clone()));
+                self.master_update(
+                    st,
+                    framework_id,
+                    &t.task_id,
+                    TaskState::TaskError,
+                    reason,
+                    msg,
+                    Some(agent_id.clone()),
+                );
             }
             return;
         }
@@ -146,7 +156,15 @@ impl Master {
             match check {
                 Err(msg) => {
                     for t in &tasks {
-                        self.master_update(st, framework_id, &t.task_id, TaskState::TaskError, reason, msg.clone(), Some(agent_id.clone()));
+                        self.master_update(
+                            st,
+                            framework_id,
+                            &t.task_id,
+                            TaskState::TaskError,
+                            reason,
+                            msg.clone(),
+                            Some(agent_id.clone()),
+                        );
                     }
                 }
                 Ok(needed_executor) => {
@@ -165,7 +183,15 @@ impl Master {
         for mut task in tasks {
             match validate_task(st, framework_id, agent_id, &mut task, pool) {
                 Err(msg) => {
-                    self.master_update(st, framework_id, &task.task_id, TaskState::TaskError, reason, msg, Some(agent_id.clone()));
+                    self.master_update(
+                        st,
+                        framework_id,
+                        &task.task_id,
+                        TaskState::TaskError,
+                        reason,
+                        msg,
+                        Some(agent_id.clone()),
+                    );
                 }
                 Ok(needed_executor) => {
                     let mut needed = internal(&task.resources);
@@ -174,7 +200,15 @@ impl Master {
                     }
                     let _ = pool.subtract_all(&needed);
                     let executor = task.executor.clone();
-                    record(st, framework_id, agent_id, role, executor.as_ref(), needed_executor, std::slice::from_ref(&task));
+                    record(
+                        st,
+                        framework_id,
+                        agent_id,
+                        role,
+                        executor.as_ref(),
+                        needed_executor,
+                        std::slice::from_ref(&task),
+                    );
                     let framework = st.frameworks[framework_id].info.clone();
                     launches.push(LaunchRequest { framework, executor, tasks: vec![task], group: false });
                 }
@@ -244,14 +278,23 @@ fn validate_offers(st: &MasterState, framework_id: &FrameworkId, ids: &[OfferId]
             return Err(format!("Offer {id} is no longer valid"));
         };
         if &offer.framework_id != framework_id {
-            return Err(format!("Offer {id} has invalid framework {} while framework {framework_id} is expected", offer.framework_id));
+            return Err(format!(
+                "Offer {id} has invalid framework {} while framework {framework_id} is expected",
+                offer.framework_id
+            ));
         }
         if let Some(f) = first {
             if f.agent_id != offer.agent_id {
-                return Err(format!("Aggregated offers must belong to one single agent. Offer {id} uses agent {} and agent {}", offer.agent_id, f.agent_id));
+                return Err(format!(
+                    "Aggregated offers must belong to one single agent. Offer {id} uses agent {} and agent {}",
+                    offer.agent_id, f.agent_id
+                ));
             }
             if f.role != offer.role {
-                return Err(format!("Aggregated offers must be allocated to the same role. Offer {id} uses role {} and offer {} uses role {}", offer.role, f.id, f.role));
+                return Err(format!(
+                    "Aggregated offers must be allocated to the same role. Offer {id} uses role {} and offer {} uses role {}",
+                    offer.role, f.id, f.role
+                ));
             }
         }
         first = first.or(Some(offer));
@@ -303,7 +346,9 @@ fn reserve(
             ));
         }
         if framework.principal.is_some() && top.principal != framework.principal {
-            return Err(format!("Invalid RESERVE: principal of {r} does not match the framework's principal"));
+            return Err(format!(
+                "Invalid RESERVE: principal of {r} does not match the framework's principal"
+            ));
         }
         if r.is_persistent_volume() {
             return Err("Invalid RESERVE: cannot reserve a persistent volume".to_owned());
@@ -316,7 +361,12 @@ fn reserve(
     convert(st, agent_id, pool, &consumed, &wanted)
 }
 
-fn unreserve(st: &mut MasterState, agent_id: &AgentId, pool: &mut Resources, resources: &[Resource]) -> Result<(), String> {
+fn unreserve(
+    st: &mut MasterState,
+    agent_id: &AgentId,
+    pool: &mut Resources,
+    resources: &[Resource],
+) -> Result<(), String> {
     let wanted = internal(resources);
     let mut freed = Resources::new();
     for r in wanted.iter() {
@@ -345,8 +395,14 @@ fn create(
     let mut plain = Resources::new();
     for v in wanted.iter() {
         let disk = v.disk.as_ref().ok_or_else(|| format!("Invalid CREATE: {v} has no disk info"))?;
-        let persistence = disk.persistence.as_ref().ok_or_else(|| format!("Invalid CREATE: {v} is not a persistent volume"))?;
-        let volume = disk.volume.as_ref().ok_or_else(|| "Invalid CREATE: Expecting 'volume' to be set for persistent volume".to_owned())?;
+        let persistence = disk
+            .persistence
+            .as_ref()
+            .ok_or_else(|| format!("Invalid CREATE: {v} is not a persistent volume"))?;
+        let volume = disk
+            .volume
+            .as_ref()
+            .ok_or_else(|| "Invalid CREATE: Expecting 'volume' to be set for persistent volume".to_owned())?;
         if volume.mode != herd_mesos_api::VolumeMode::Rw {
             return Err("Invalid CREATE: Persistent volumes must be created with RW mode".to_owned());
         }
@@ -360,10 +416,14 @@ fn create(
         let total = &st.agents[agent_id].total;
         let clash = total.iter().chain(wanted.iter().filter(|w| !std::ptr::eq(*w, v))).any(|r| {
             r.reservation_role().as_deref() == Some(role.as_str())
-                && r.disk.as_ref().and_then(|d| d.persistence.as_ref()).map(|p| &p.id) == Some(&persistence.id)
+                && r.disk.as_ref().and_then(|d| d.persistence.as_ref()).map(|p| &p.id)
+                    == Some(&persistence.id)
         });
         if clash {
-            return Err(format!("Invalid CREATE: persistence ID '{}' is already in use for role {role}", persistence.id));
+            return Err(format!(
+                "Invalid CREATE: persistence ID '{}' is already in use for role {role}",
+                persistence.id
+            ));
         }
         let mut p = v.clone();
         if let Some(d) = p.disk.as_mut() {
@@ -415,7 +475,13 @@ fn destroy(
 }
 
 /// Replaces `from` by `to` in the pool and in the agent's total.
-fn convert(st: &mut MasterState, agent_id: &AgentId, pool: &mut Resources, from: &Resources, to: &Resources) -> Result<(), String> {
+fn convert(
+    st: &mut MasterState,
+    agent_id: &AgentId,
+    pool: &mut Resources,
+    from: &Resources,
+    to: &Resources,
+) -> Result<(), String> {
     let agent = st.agents.get_mut(agent_id).ok_or("agent gone")?;
     let mut total = agent.total.checked_sub(from).map_err(|e| e.to_string())?;
     total.add_all(to);
@@ -444,8 +510,14 @@ fn validate_task_id(id: &str) -> Result<(), String> {
 }
 
 /// Checks shared by LAUNCH tasks and the tasks of a group.
-fn validate_task_common(st: &MasterState, framework_id: &FrameworkId, agent_id: &AgentId, task: &TaskInfo) -> Result<(), String> {
-    validate_task_id(&task.task_id.value).map_err(|e| format!("Task ID '{}' is invalid: {e}", task.task_id))?;
+fn validate_task_common(
+    st: &MasterState,
+    framework_id: &FrameworkId,
+    agent_id: &AgentId,
+    task: &TaskInfo,
+) -> Result<(), String> {
+    validate_task_id(&task.task_id.value)
+        .map_err(|e| format!("Task ID '{}' is invalid: {e}", task.task_id))?;
     let fw = &st.frameworks[framework_id];
     if fw.tasks.contains_key(&task.task_id) {
         return Err(format!("Task has duplicate ID: {}", task.task_id));
@@ -496,7 +568,9 @@ fn validate_task(
 ) -> Result<Option<Resources>, String> {
     validate_task_common(st, framework_id, agent_id, task)?;
     if task.command.is_some() == task.executor.is_some() {
-        return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_owned());
+        return Err(
+            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_owned()
+        );
     }
     let mut executor_resources = None;
     if let Some(executor) = task.executor.as_mut() {
@@ -518,7 +592,9 @@ fn validate_task(
         needed.add_all(e);
     }
     if !pool.contains(&needed) {
-        return Err(format!("Total resources {needed} required by task and its executor is more than available {pool}"));
+        return Err(format!(
+            "Total resources {needed} required by task and its executor is more than available {pool}"
+        ));
     }
     Ok(executor_resources)
 }
@@ -570,10 +646,16 @@ fn validate_group(
         let mem = res.mem();
         let show = |v: f64| if v > 0.0 { v.to_string() } else { "None".to_owned() };
         if cpus < 0.01 {
-            return Err(format!("Executor '{eid}' uses less CPUs ({}) than the minimum required (0.01)", show(cpus)));
+            return Err(format!(
+                "Executor '{eid}' uses less CPUs ({}) than the minimum required (0.01)",
+                show(cpus)
+            ));
         }
         if mem < 32.0 {
-            return Err(format!("Executor '{eid}' uses less memory ({}) than the minimum required (32MB)", show(mem)));
+            return Err(format!(
+                "Executor '{eid}' uses less memory ({}) than the minimum required (32MB)",
+                show(mem)
+            ));
         }
         if res.disk() <= 0.0 {
             return Err(format!("Executor '{eid}' uses no disk"));
@@ -593,12 +675,16 @@ fn validate_group(
         match &task.executor {
             None => task.executor = Some(executor.clone()),
             Some(e) if e == executor => {}
-            Some(_) => return Err(invalid("The `ExecutorInfo` of the task must match the group's".to_owned())),
+            Some(_) => {
+                return Err(invalid("The `ExecutorInfo` of the task must match the group's".to_owned()));
+            }
         }
         needed.add_all(&internal(&task.resources));
     }
     if !pool.contains(&needed) {
-        return Err(format!("Total resources {needed} required by task group and its executor are more than available {pool}"));
+        return Err(format!(
+            "Total resources {needed} required by task group and its executor are more than available {pool}"
+        ));
     }
     Ok(executor_resources)
 }

@@ -36,7 +36,8 @@ impl Master {
         let mut shares: BTreeMap<FrameworkId, f64> =
             st.frameworks.keys().map(|id| (id.clone(), dominant_share(&st, id, &totals))).collect();
         let mut new_offers: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
-        let agent_ids: Vec<_> = st.agents.iter().filter(|(_, a)| a.reachable).map(|(id, _)| id.clone()).collect();
+        let agent_ids: Vec<_> =
+            st.agents.iter().filter(|(_, a)| a.reachable).map(|(id, _)| id.clone()).collect();
         for agent_id in agent_ids {
             let mut available = st.agents[&agent_id].available();
             if available.is_empty() {
@@ -95,12 +96,8 @@ impl Master {
         let multi_role = fw.capable(FrameworkCapabilityType::MultiRole);
         let resources = format_resources(fw, &rec.resources, &rec.role);
         let agent_ref = &agent.handle;
-        let executor_ids = fw
-            .executors
-            .keys()
-            .filter(|(a, _)| a == &rec.agent_id)
-            .map(|(_, e)| e.clone())
-            .collect();
+        let executor_ids =
+            fw.executors.keys().filter(|(a, _)| a == &rec.agent_id).map(|(_, e)| e.clone()).collect();
         Offer {
             id: rec.id.clone(),
             framework_id: rec.framework_id.clone(),
@@ -127,7 +124,12 @@ impl Master {
     }
 
     /// DECLINE: the offers' resources go back, filtered for this framework.
-    pub(crate) fn decline(&self, framework_id: &FrameworkId, offer_ids: &[OfferId], filters: Option<Filters>) {
+    pub(crate) fn decline(
+        &self,
+        framework_id: &FrameworkId,
+        offer_ids: &[OfferId],
+        filters: Option<Filters>,
+    ) {
         let refuse = refuse_duration(filters);
         let mut st = self.lock();
         for id in offer_ids {
@@ -144,8 +146,12 @@ impl Master {
     pub(crate) fn expire_offers(&self, now: Instant) {
         let Some(timeout) = self.config.offer_timeout else { return };
         let mut st = self.lock();
-        let expired: Vec<OfferId> =
-            st.offers.values().filter(|o| now.duration_since(o.created) >= timeout).map(|o| o.id.clone()).collect();
+        let expired: Vec<OfferId> = st
+            .offers
+            .values()
+            .filter(|o| now.duration_since(o.created) >= timeout)
+            .map(|o| o.id.clone())
+            .collect();
         for id in expired {
             if let Some(offer) = state_remove_offer(&mut st, &id)
                 && let Some(fw) = st.frameworks.get(&offer.framework_id)

@@ -21,7 +21,8 @@ use crate::agent::Agent;
 use crate::config::ClusterConfig;
 use herd_mesos_api::scheduler::{Call, ErrorEvent, Event, Subscribe, Subscribed};
 use herd_mesos_api::{
-    AgentId, ExecutorId, FrameworkCapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Resources, TaskStatus,
+    AgentId, ExecutorId, FrameworkCapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Resources,
+    TaskStatus,
 };
 use state::{Framework, MasterState, Subscription};
 use std::collections::BTreeSet;
@@ -62,6 +63,9 @@ pub(crate) fn now_secs() -> f64 {
 }
 
 /// What agents tell the master.
+// Status updates dominate and are moved once, through a channel: boxing them would cost
+// an allocation per update to shrink the rare variants.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum AgentMessage {
     /// A status update from an executor or the agent (carries a uuid).
@@ -91,7 +95,10 @@ pub struct Master {
 pub(crate) type SubscribeRefusal = String;
 
 impl Master {
-    pub(crate) fn new(config: ClusterConfig, info: MasterInfo) -> (Arc<Self>, mpsc::UnboundedReceiver<AgentMessage>) {
+    pub(crate) fn new(
+        config: ClusterConfig,
+        info: MasterInfo,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<AgentMessage>) {
         let (to_master, from_agents) = mpsc::unbounded_channel();
         let master = Arc::new(Self {
             config,
@@ -132,7 +139,11 @@ impl Master {
 
     /// Runs the master's own work until `stop`: agent messages, allocation rounds, offer
     /// timeouts, framework failover timeouts and agent reachability.
-    pub(crate) async fn run(self: Arc<Self>, mut from_agents: mpsc::UnboundedReceiver<AgentMessage>, stop: CancellationToken) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        mut from_agents: mpsc::UnboundedReceiver<AgentMessage>,
+        stop: CancellationToken,
+    ) {
         let interval = self.config.allocation_interval;
         let mut next_round = Instant::now();
         loop {
@@ -223,12 +234,16 @@ impl Master {
         let stream_id = sub.stream_id.clone();
         let mut discarded = Vec::new();
         if let Some(fw) = st.frameworks.get_mut(&id) {
-            if fw.info.principal.is_some() && info.principal.is_some() && fw.info.principal != info.principal {
-                return Err((sub, format!(
-                    "Changing framework's principal is not allowed (from '{}' to '{}')",
-                    fw.info.principal.clone().unwrap_or_default(),
-                    info.principal.clone().unwrap_or_default()
-                )));
+            if fw.info.principal.is_some() && info.principal.is_some() && fw.info.principal != info.principal
+            {
+                return Err((
+                    sub,
+                    format!(
+                        "Changing framework's principal is not allowed (from '{}' to '{}')",
+                        fw.info.principal.clone().unwrap_or_default(),
+                        info.principal.clone().unwrap_or_default()
+                    ),
+                ));
             }
             if let Some(old) = fw.subscription.take() {
                 // Scheduler failover: the old stream hears why and is closed.
@@ -289,7 +304,9 @@ impl Master {
                 let Some(master) = master.upgrade() else { return };
                 let st = master.lock();
                 match st.frameworks.get(&framework_id).and_then(|f| f.subscription.as_ref()) {
-                    Some(sub) if sub.stream_id == stream_id && !sub.tx.is_closed() => sub.send(&Event::Heartbeat),
+                    Some(sub) if sub.stream_id == stream_id && !sub.tx.is_closed() => {
+                        sub.send(&Event::Heartbeat)
+                    }
                     _ => return,
                 }
             }
@@ -307,8 +324,12 @@ impl Master {
             fw.subscription = None;
             let timeout = fw.info.failover_timeout.unwrap_or(0.0).max(0.0);
             tracing::info!(framework = %framework_id, failover_timeout = timeout, "framework disconnected");
-            let offers: Vec<_> =
-                st.offers.values().filter(|o| &o.framework_id == framework_id).map(|o| o.id.clone()).collect();
+            let offers: Vec<_> = st
+                .offers
+                .values()
+                .filter(|o| &o.framework_id == framework_id)
+                .map(|o| o.id.clone())
+                .collect();
             for offer in offers {
                 state_remove_offer(&mut st, &offer);
             }
@@ -327,7 +348,11 @@ impl Master {
     }
 
     /// Checks a non-SUBSCRIBE call's framework and stream id like Mesos (400/403 texts).
-    pub(crate) fn check_caller(&self, framework_id: &FrameworkId, stream_id: Option<&str>) -> Result<(), (u16, String)> {
+    pub(crate) fn check_caller(
+        &self,
+        framework_id: &FrameworkId,
+        stream_id: Option<&str>,
+    ) -> Result<(), (u16, String)> {
         let st = self.lock();
         let Some(fw) = st.frameworks.get(framework_id) else {
             return Err((400, "Framework cannot be found".to_owned()));
@@ -336,7 +361,10 @@ impl Master {
             return Err((403, "Framework is not subscribed".to_owned()));
         };
         let Some(stream_id) = stream_id else {
-            return Err((400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header".to_owned()));
+            return Err((
+                400,
+                "All non-subscribe calls should include the 'Mesos-Stream-Id' header".to_owned(),
+            ));
         };
         if stream_id != sub.stream_id {
             return Err((
@@ -360,7 +388,9 @@ impl Master {
             Call::Revive(roles) => self.revive(framework_id, roles.roles),
             Call::Suppress(roles) => self.suppress(framework_id, roles.roles),
             Call::Kill(kill) => self.kill(framework_id, kill),
-            Call::Shutdown(shutdown) => self.shutdown_executor(framework_id, &shutdown.agent_id, &shutdown.executor_id),
+            Call::Shutdown(shutdown) => {
+                self.shutdown_executor(framework_id, &shutdown.agent_id, &shutdown.executor_id)
+            }
             Call::Acknowledge(ack) => self.acknowledge(framework_id, ack),
             Call::AcknowledgeOperationStatus(_) | Call::ReconcileOperations(_) => {}
             Call::Reconcile(reconcile) => self.reconcile(framework_id, reconcile.tasks),
@@ -401,8 +431,15 @@ impl Master {
     fn update_framework(&self, framework_id: &FrameworkId, update: Subscribe) {
         let mut st = self.lock();
         let Some(fw) = st.frameworks.get_mut(framework_id) else { return };
-        let (user, checkpoint, principal) = (fw.info.user.clone(), fw.info.checkpoint, fw.info.principal.clone());
-        fw.info = herd_mesos_api::FrameworkInfo { id: Some(framework_id.clone()), user, checkpoint, principal, ..update.framework_info };
+        let (user, checkpoint, principal) =
+            (fw.info.user.clone(), fw.info.checkpoint, fw.info.principal.clone());
+        fw.info = herd_mesos_api::FrameworkInfo {
+            id: Some(framework_id.clone()),
+            user,
+            checkpoint,
+            principal,
+            ..update.framework_info
+        };
         fw.suppressed = update.suppressed_roles.into_iter().collect();
         drop(st);
         self.allocate_now.notify_one();
@@ -450,7 +487,10 @@ impl Master {
 }
 
 /// Removes an offer and gives its resources back to the agent's available pool.
-pub(crate) fn state_remove_offer(st: &mut MasterState, offer_id: &herd_mesos_api::OfferId) -> Option<state::OfferRec> {
+pub(crate) fn state_remove_offer(
+    st: &mut MasterState,
+    offer_id: &herd_mesos_api::OfferId,
+) -> Option<state::OfferRec> {
     let offer = st.offers.remove(offer_id)?;
     if let Some(agent) = st.agents.get_mut(&offer.agent_id) {
         agent.offered = agent.offered.saturating_sub(&offer.resources);
@@ -467,8 +507,11 @@ fn validate_framework(info: &herd_mesos_api::FrameworkInfo, suppressed: &[String
     if multi_role && info.role.is_some() {
         return Err("'FrameworkInfo.role' must not be set when MULTI_ROLE capability is enabled".to_owned());
     }
-    let roles: Vec<String> =
-        if multi_role { info.roles.clone() } else { vec![info.role.clone().unwrap_or_else(|| "*".to_owned())] };
+    let roles: Vec<String> = if multi_role {
+        info.roles.clone()
+    } else {
+        vec![info.role.clone().unwrap_or_else(|| "*".to_owned())]
+    };
     let mut seen = BTreeSet::new();
     for role in &roles {
         validate_role(role)?;

@@ -33,8 +33,12 @@ pub(crate) fn parse_call(body: &[u8]) -> Result<CallEnvelope, String> {
         let inner = e.inner().to_string();
         let missing = inner.strip_prefix("missing field `").and_then(|s| s.split('`').next());
         match missing {
-            Some(field) if path == "." => format!("Failed to convert JSON into Call protobuf: Missing required fields: {field}"),
-            Some(field) => format!("Failed to convert JSON into Call protobuf: Missing required fields: {path}.{field}"),
+            Some(field) if path == "." => {
+                format!("Failed to convert JSON into Call protobuf: Missing required fields: {field}")
+            }
+            Some(field) => {
+                format!("Failed to convert JSON into Call protobuf: Missing required fields: {path}.{field}")
+            }
             None => format!("Failed to convert JSON into Call protobuf: {path}: {inner}"),
         }
     })
@@ -75,7 +79,10 @@ pub(crate) async fn scheduler(
     body: Bytes,
 ) -> Response {
     if method != Method::POST {
-        let mut r = text(405, format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."));
+        let mut r = text(
+            405,
+            format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
+        );
         r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return r;
     }
@@ -85,7 +92,10 @@ pub(crate) async fn scheduler(
     match content_type.trim() {
         "application/json" => {}
         "application/x-protobuf" => {
-            return text(415, "Expecting 'Content-Type' of application/json: herd's local cluster speaks JSON only (application/x-protobuf is not served)");
+            return text(
+                415,
+                "Expecting 'Content-Type' of application/json: herd's local cluster speaks JSON only (application/x-protobuf is not served)",
+            );
         }
         _ => return text(415, "Expecting 'Content-Type' of application/json or application/x-protobuf"),
     }
@@ -111,7 +121,8 @@ pub(crate) async fn scheduler(
         }
         let stream_id = uuid::Uuid::new_v4().to_string();
         let (framework_id, rx) = master.subscribe(subscribe, &stream_id);
-        let guard = StreamGuard { master: Arc::downgrade(&master), framework_id, stream_id: stream_id.clone() };
+        let guard =
+            StreamGuard { master: Arc::downgrade(&master), framework_id, stream_id: stream_id.clone() };
         let stream = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
             rx.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), (rx, guard)))
         });
@@ -130,7 +141,11 @@ pub(crate) async fn scheduler(
     }
     let synchronous = matches!(call, Call::UpdateFramework(_));
     master.handle_call(&framework_id, call);
-    if synchronous { text(200, "") } else { Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).unwrap_or_default() }
+    if synchronous {
+        text(200, "")
+    } else {
+        Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use herd_mesos_api::recordio;
 use herd_mesos_api::scheduler::Event;
 use herd_mesos_api::{
-    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkCapabilityType, FrameworkId, FrameworkInfo, OfferId,
-    Resources, TaskId, TaskInfo, TaskState, TaskStatus, TimeInfo,
+    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkCapabilityType, FrameworkId, FrameworkInfo,
+    OfferId, Resources, TaskId, TaskInfo, TaskState, TaskStatus, TimeInfo,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;

@@ -3,8 +3,12 @@
 
 use super::state::MasterState;
 use super::{AgentMessage, Master, now_secs, state_remove_offer};
-use herd_mesos_api::scheduler::{Acknowledge, Event, ExecutorMessage, Failure, Kill, Message, Rescind, ReconcileTask, Update};
-use herd_mesos_api::{AgentId, FrameworkId, Reason, Resources, Source, TaskId, TaskState, TaskStatus, TimeInfo};
+use herd_mesos_api::scheduler::{
+    Acknowledge, Event, ExecutorMessage, Failure, Kill, Message, ReconcileTask, Rescind, Update,
+};
+use herd_mesos_api::{
+    AgentId, FrameworkId, Reason, Resources, Source, TaskId, TaskState, TaskStatus, TimeInfo,
+};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -105,7 +109,9 @@ impl Master {
         let agent = st.agents.get(&ack.agent_id).map(|a| Arc::clone(&a.handle));
         if let Some(fw) = st.frameworks.get_mut(framework_id) {
             let terminal_acked = fw.tasks.get(&ack.task_id).is_some_and(|t| {
-                t.statuses.iter().any(|s| s.uuid.as_deref() == Some(ack.uuid.as_slice()) && s.state.is_terminal())
+                t.statuses
+                    .iter()
+                    .any(|s| s.uuid.as_deref() == Some(ack.uuid.as_slice()) && s.state.is_terminal())
             });
             if terminal_acked && let Some(task) = fw.tasks.remove(&ack.task_id) {
                 fw.remember_completed(task);
@@ -142,13 +148,17 @@ impl Master {
             }
         } else {
             for wanted in tasks {
-                if let Some(task) = fw.tasks.get(&wanted.task_id).or_else(|| fw.unreachable.get(&wanted.task_id)) {
+                if let Some(task) =
+                    fw.tasks.get(&wanted.task_id).or_else(|| fw.unreachable.get(&wanted.task_id))
+                {
                     updates.push(answer(task, "Reconciliation: Latest task state"));
                     continue;
                 }
                 let agent = wanted.agent_id.as_ref().and_then(|a| st.agents.get(a).map(|rec| (a, rec)));
                 let (state, message) = match agent {
-                    Some((_, rec)) if rec.reachable => (TaskState::TaskGone, "Reconciliation: Task is unknown to the agent"),
+                    Some((_, rec)) if rec.reachable => {
+                        (TaskState::TaskGone, "Reconciliation: Task is unknown to the agent")
+                    }
                     Some(_) => (TaskState::TaskUnreachable, "Reconciliation: Task is unreachable"),
                     None => (TaskState::TaskUnknown, "Reconciliation: Task is unknown"),
                 };
@@ -186,7 +196,12 @@ impl Master {
         }
     }
 
-    pub(crate) fn shutdown_executor(&self, framework_id: &FrameworkId, agent_id: &AgentId, executor_id: &herd_mesos_api::ExecutorId) {
+    pub(crate) fn shutdown_executor(
+        &self,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        executor_id: &herd_mesos_api::ExecutorId,
+    ) {
         let agent = self.lock().agents.get(agent_id).map(|a| Arc::clone(&a.handle));
         if let Some(agent) = agent {
             agent.shutdown_executor(framework_id, executor_id);
@@ -206,7 +221,8 @@ impl Master {
         let mut st = self.lock();
         let Some(agent) = st.agents.get_mut(agent_id) else { return };
         agent.silent_since = Some(Instant::now());
-        let offers: Vec<_> = st.offers.values().filter(|o| &o.agent_id == agent_id).map(|o| o.id.clone()).collect();
+        let offers: Vec<_> =
+            st.offers.values().filter(|o| &o.agent_id == agent_id).map(|o| o.id.clone()).collect();
         for id in offers {
             if let Some(offer) = state_remove_offer(&mut st, &id)
                 && let Some(fw) = st.frameworks.get(&offer.framework_id)
@@ -234,8 +250,12 @@ impl Master {
             agent.used = Resources::new();
             let nanos = (now_secs() * 1e9) as i64;
             for fw in st.frameworks.values_mut() {
-                let lost: Vec<TaskId> =
-                    fw.tasks.values().filter(|t| t.agent_id == agent_id).map(|t| t.info.task_id.clone()).collect();
+                let lost: Vec<TaskId> = fw
+                    .tasks
+                    .values()
+                    .filter(|t| t.agent_id == agent_id)
+                    .map(|t| t.info.task_id.clone())
+                    .collect();
                 for id in lost {
                     let Some(mut task) = fw.tasks.remove(&id) else { continue };
                     task.state = TaskState::TaskUnreachable;
@@ -256,7 +276,11 @@ impl Master {
                     }
                 }
                 fw.executors.retain(|(a, _), _| a != &agent_id);
-                fw.send(&Event::Failure(Failure { agent_id: Some(agent_id.clone()), executor_id: None, status: None }));
+                fw.send(&Event::Failure(Failure {
+                    agent_id: Some(agent_id.clone()),
+                    executor_id: None,
+                    status: None,
+                }));
             }
         }
     }
@@ -281,7 +305,8 @@ impl Master {
             for id in gone {
                 let task = fw.tasks.remove(&id).or_else(|| fw.unreachable.remove(&id));
                 let mut status = TaskStatus::new(id.clone(), fw.adapt_state(TaskState::TaskGone));
-                status.message = Some("Agent re-registered without this task (its host restarted)".to_owned());
+                status.message =
+                    Some("Agent re-registered without this task (its host restarted)".to_owned());
                 status.source = Some(Source::SourceMaster);
                 status.reason = Some(Reason::ReasonAgentReregistered);
                 status.agent_id = Some(agent_id.clone());

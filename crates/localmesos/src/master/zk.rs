@@ -305,8 +305,12 @@ impl ZkRegistration {
                 znode: self.znode.clone(),
                 servers: self.servers.clone(),
                 reason: match closed {
-                    Ok(state) => format!("deleting failed ({delete_error}) and the session ended as {state:?}"),
-                    Err(_) => format!("deleting failed ({delete_error}) and closing the session was not confirmed"),
+                    Ok(state) => {
+                        format!("deleting failed ({delete_error}) and the session ended as {state:?}")
+                    }
+                    Err(_) => {
+                        format!("deleting failed ({delete_error}) and closing the session was not confirmed")
+                    }
                 },
             }),
         }
@@ -376,17 +380,34 @@ pub async fn register(
 }
 
 /// Creates the group path and the master's member znode; returns the znode.
-async fn join(client: &zkc::Client, url: &ZkUrl, servers: &str, data: &[u8]) -> Result<String, ZkRegisterError> {
-    let acls = if url.auth.is_some() { zkc::Acls::new(&EVERYONE_READ_CREATOR_ALL) } else { zkc::Acls::anyone_all() };
+async fn join(
+    client: &zkc::Client,
+    url: &ZkUrl,
+    servers: &str,
+    data: &[u8],
+) -> Result<String, ZkRegisterError> {
+    let acls =
+        if url.auth.is_some() { zkc::Acls::new(&EVERYONE_READ_CREATOR_ALL) } else { zkc::Acls::anyone_all() };
 
+    // Create the path only when it is missing: creating an existing znode needs the right to
+    // create in its parent, which an operator who prepared the path may not have granted.
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match client.mkdir(&url.path, &zkc::CreateMode::Persistent.with_acls(acls)).await {
+        let created = match client.check_stat(&url.path).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => client.mkdir(&url.path, &zkc::CreateMode::Persistent.with_acls(acls)).await,
+            Err(error) => Err(error),
+        };
+        match created {
             Ok(()) => break,
             Err(zkc::Error::ConnectionLoss) => retry_pause(attempt).await,
             Err(source) => {
-                return Err(ZkRegisterError::CreatePath { path: url.path.clone(), servers: servers.to_owned(), source });
+                return Err(ZkRegisterError::CreatePath {
+                    path: url.path.clone(),
+                    servers: servers.to_owned(),
+                    source,
+                });
             }
         }
     }
@@ -458,7 +479,8 @@ impl ZkUrl {
     /// credentials end at the last `@` before it; `digest!user:password@` is accepted too.
     fn parse(url: &str) -> Result<ZkUrl, ZkRegisterError> {
         let text = url.trim();
-        let invalid = |reason: &str| ZkRegisterError::InvalidUrl { url: redact(text), reason: reason.to_owned() };
+        let invalid =
+            |reason: &str| ZkRegisterError::InvalidUrl { url: redact(text), reason: reason.to_owned() };
         let Some(rest) = text.strip_prefix("zk://") else {
             return Err(invalid("it does not start with zk://"));
         };
@@ -467,14 +489,17 @@ impl ZkUrl {
         };
         let (authority, path) = rest.split_at(slash);
         let (auth, hosts) = match authority.rfind('@') {
-            Some(at) => (Some(parse_credentials(&authority[..at]).map_err(|r| invalid(r))?), &authority[at + 1..]),
+            Some(at) => (Some(parse_credentials(&authority[..at]).map_err(invalid)?), &authority[at + 1..]),
             None => (None, authority),
         };
         if hosts.trim().is_empty() {
             return Err(invalid("there are no servers"));
         }
-        let servers =
-            hosts.split(',').map(|server| parse_server(server.trim())).collect::<Result<Vec<_>, _>>().map_err(|r| invalid(&r))?;
+        let servers = hosts
+            .split(',')
+            .map(|server| parse_server(server.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|r| invalid(&r))?;
         let path = parse_path(path).map_err(|r| invalid(&r))?;
         Ok(ZkUrl { servers, path, auth })
     }
@@ -529,7 +554,8 @@ fn parse_server(server: &str) -> Result<String, String> {
 fn parse_path(path: &str) -> Result<String, String> {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err("the path '/' is not supported: masters register under a path of their own, e.g. /mesos".to_owned());
+        return Err("the path '/' is not supported: masters register under a path of their own, e.g. /mesos"
+            .to_owned());
     }
     for segment in trimmed[1..].split('/') {
         let why = match segment {
@@ -576,7 +602,12 @@ mod tests {
         assert_eq!(
             parse(" zk://u:p:w@h1,h2:2182,[::1]:2183,[fe80::1]/a/b/ "),
             Ok(ZkUrl {
-                servers: vec!["h1:2181".into(), "h2:2182".into(), "[::1]:2183".into(), "[fe80::1]:2181".into()],
+                servers: vec![
+                    "h1:2181".into(),
+                    "h2:2182".into(),
+                    "[::1]:2183".into(),
+                    "[fe80::1]:2181".into()
+                ],
                 path: "/a/b".into(),
                 auth: Some(("u".into(), "p:w".into())),
             })

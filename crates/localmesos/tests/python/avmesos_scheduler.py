@@ -103,12 +103,14 @@ def main():
         elif time.monotonic() >= deadline:
             break
 
-    # Tear down: SchedulerDriver.tearDown() POSTs TEARDOWN now; MesosClient.tearDown() makes the
-    # event loop exit at its next line (a faithful master closes the stream on TEARDOWN).
+    # Tear down. MesosClient.tearDown() only sets a flag that the event loop checks at its next
+    # line (it then POSTs TEARDOWN itself); set it first so that register() returns as soon as
+    # the stream ends, then POST TEARDOWN now with SchedulerDriver.tearDown() (a faithful master
+    # closes the stream). avmesos may thus send TEARDOWN twice; it ignores the answers.
     subscribed_ok = client.frameworkId is not None and client.streamId is not None
+    client.tearDown()
     if subscribed_ok:
         client.get_driver().tearDown()
-    client.tearDown()
     registrar.join(20)
     emit("teardown", sent=subscribed_ok, event_loop_exited=not registrar.is_alive())
     return scenario.finish(timeout)

@@ -115,7 +115,7 @@ class Scenario(object):
         with self._lock:
             missing = sorted(self._extra - self.seen)
         if missing:
-            self.fail("TASK_FINISHED, but no %s within %.0f s after it"
+            self.fail("TASK_FINISHED, but no %s within %g s after it"
                       % (", ".join(missing), self._grace))
 
     def _check_complete(self):

@@ -16,6 +16,7 @@ task was reported finished.
 import json
 import sys
 import threading
+import time
 
 from pymesos import Executor, MesosExecutorDriver, decode_data, encode_data
 
@@ -73,7 +74,9 @@ def main():
     driver = MesosExecutorDriver(ConformanceExecutor(), use_addict=True)
     try:
         driver.start()
-        ended.wait(timeout)
+        deadline = time.monotonic() + timeout  # short waits: see pymesos_scheduler.run()
+        while not ended.wait(0.2) and time.monotonic() < deadline:
+            pass
     except BaseException as e:  # pymesos re-raises IO-thread crashes in the main thread
         emit("driver_crashed", error=repr(e))
     emit("exit", finished=finished.is_set(), shutdown_received=ended.is_set())

@@ -15,6 +15,7 @@ import sys
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree (local imports)
 
 import threading
+import time
 
 from addict import Dict
 from pymesos import MesosSchedulerDriver, Scheduler
@@ -108,7 +109,11 @@ def run(driver, scenario, timeout):
     return the exit code. Shared with pymesos_executor_scheduler.py."""
     try:
         driver.start()  # GET /version, then the IO thread connects and SUBSCRIBEs
-        scenario.done.wait(timeout)
+        # Wait in short slices: pymesos reports an IO-thread crash with _thread.interrupt_main(),
+        # which only runs (re-raises) in the main thread between bytecodes, not inside a long wait.
+        deadline = time.monotonic() + timeout
+        while not scenario.done.wait(0.2) and time.monotonic() < deadline:
+            pass
         subscribed, connected = driver.framework_id is not None, driver.connected
         # stop() (no failover) makes the IO thread send TEARDOWN before it exits, if still
         # connected; pymesos clears framework_id only when the master answered it with 2xx.

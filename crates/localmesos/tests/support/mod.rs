@@ -5,8 +5,8 @@
 use herd_localmesos::{ClusterConfig, LocalCluster};
 use herd_mesos_api::scheduler::{Accept, Call, Event, Subscribe};
 use herd_mesos_api::{
-    AgentId, CommandInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkInfo, Offer, Operation,
-    Resource, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, CommandInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkInfo, Offer,
+    Operation, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use herd_mesos_client::{Backoff, Client, ClientConfig, Events, Incoming, MasterUrl};
 use std::time::Duration;
@@ -73,7 +73,8 @@ impl Sched {
     pub async fn subscribe(master_url: &str, info: FrameworkInfo) -> Sched {
         let mut config = ClientConfig::new(MasterUrl::parse(master_url).unwrap());
         config.backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(200) };
-        let (client, events) = Client::subscribe(config, Subscribe { framework_info: info, ..Subscribe::default() }).unwrap();
+        let (client, events) =
+            Client::subscribe(config, Subscribe { framework_info: info, ..Subscribe::default() }).unwrap();
         let mut s = Sched { client, events, framework_id: None };
         match s.next().await {
             Event::Subscribed(sub) => s.framework_id = Some(sub.framework_id),
@@ -85,7 +86,10 @@ impl Sched {
     /// The next event (heartbeats skipped).
     pub async fn next(&mut self) -> Event {
         loop {
-            let incoming = tokio::time::timeout(WAIT, self.events.next()).await.expect("no event in time").expect("subscription ended");
+            let incoming = tokio::time::timeout(WAIT, self.events.next())
+                .await
+                .expect("no event in time")
+                .expect("subscription ended");
             match incoming {
                 Incoming::Event(Event::Heartbeat) => continue,
                 Incoming::Event(e) => return e,
@@ -129,7 +133,11 @@ impl Sched {
 
     pub async fn accept(&self, offer: &Offer, operations: Vec<Operation>) {
         self.client
-            .call(Call::Accept(Accept { offer_ids: vec![offer.id.clone()], operations, filters: Some(Filters::refuse(0.0)) }))
+            .call(Call::Accept(Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations,
+                filters: Some(Filters::refuse(0.0)),
+            }))
             .await
             .unwrap();
     }
@@ -149,4 +157,58 @@ pub fn command_task(id: &str, agent: &AgentId, command: &str, role: Option<&str>
         command: Some(CommandInfo::shell(command)),
         ..TaskInfo::default()
     }
+}
+
+impl Sched {
+    /// The next UPDATE (of any task), not acknowledged.
+    pub async fn next_update(&mut self) -> TaskStatus {
+        loop {
+            if let Event::Update(u) = self.next().await {
+                return u.status;
+            }
+        }
+    }
+
+    /// Offers from `agent` only (others are declined with a short filter).
+    pub async fn offer_from(&mut self, agent: &AgentId) -> Offer {
+        loop {
+            for offer in self.offers().await {
+                if &offer.agent_id == agent {
+                    return offer;
+                }
+                self.decline(&offer, 0.2).await;
+            }
+        }
+    }
+
+    pub async fn decline(&self, offer: &Offer, seconds: f64) {
+        self.client
+            .call(Call::Decline(herd_mesos_api::scheduler::Decline {
+                offer_ids: vec![offer.id.clone()],
+                filters: Some(Filters::refuse(seconds)),
+            }))
+            .await
+            .unwrap();
+    }
+}
+
+/// `resource` reserved for herd-role by principal herd, labelled with `resource_id`.
+pub fn reserved(resource: Resource, resource_id: &str) -> Resource {
+    use herd_mesos_api::{Labels, ReservationInfo};
+    resource.allocated_to("herd-role").reserved(ReservationInfo::dynamic(
+        "herd-role",
+        Some("herd".into()),
+        Some([("resource_id", resource_id)].into_iter().collect::<Labels>()),
+    ))
+}
+
+/// A persistent volume of `size` MB at `path`, on reserved disk.
+pub fn volume(size: f64, id: &str, path: &str, resource_id: &str) -> Resource {
+    let mut v = reserved(Resource::scalar("disk", size), resource_id);
+    v.disk = Some(herd_mesos_api::DiskInfo {
+        persistence: Some(herd_mesos_api::Persistence { id: id.into(), principal: Some("herd".into()) }),
+        volume: Some(herd_mesos_api::Volume::rw(path)),
+        source: None,
+    });
+    v
 }

@@ -1,18 +1,22 @@
 //! Subcommands, one file each.
 
 mod leader;
+mod local;
 
 /// Every subcommand.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Show the leading Mesos master (reads ZooKeeper for zk:// addresses).
     Leader(leader::Args),
+    /// Run an embedded single-host Mesos-compatible cluster (master + agents) in the foreground.
+    Local(local::Args),
 }
 
 impl Command {
     pub(crate) async fn exec(self) -> anyhow::Result<()> {
         match self {
             Self::Leader(args) => leader::exec(args).await,
+            Self::Local(args) => local::exec(args).await,
         }
     }
 }
