@@ -486,7 +486,7 @@ fn master_task_json(fw: &Framework, task: &Task, unreachable: bool) -> Value {
     };
     task_json(&TaskView {
         info: &task.info,
-        framework_id: fw.id.as_str(),
+        framework_id: task.framework_id.as_str(),
         executor_id: &executor_id,
         agent_id: task.agent_id.as_str(),
         state: task.state,
