@@ -26,17 +26,21 @@ async fn a_command_task_runs_to_completion() {
 }
 
 fn find_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    search(dir, name).unwrap_or_else(|| panic!("no {name} under {}", dir.display()))
+}
+
+fn search(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
         if path.is_dir() && !path.is_symlink() {
-            if let Some(found) = std::panic::catch_unwind(|| find_file(&path, name)).ok() {
-                return found;
+            if let Some(found) = search(&path, name) {
+                return Some(found);
             }
-        } else if path.file_name().unwrap() == name {
-            return path;
+        } else if path.file_name()? == name {
+            return Some(path);
         }
     }
-    panic!("no {name} under {}", dir.display())
+    None
 }
 
 use herd_mesos_api::scheduler::{Call, Event};

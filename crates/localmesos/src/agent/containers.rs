@@ -46,7 +46,6 @@ pub(crate) enum ExecKind {
 pub(crate) struct TaskRun {
     pub(crate) info: TaskInfo,
     pub(crate) state: TaskState,
-    pub(crate) sandbox: PathBuf,
     pub(crate) process: Option<ProcessHandle>,
     pub(crate) kill_requested: bool,
     pub(crate) latest: Option<TaskStatus>,
@@ -222,7 +221,7 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
                 let container_id = uuid::Uuid::new_v4().to_string();
                 let sandbox = sandbox_for(agent, &framework_id, &executor_id, &container_id);
                 let mut tasks = BTreeMap::new();
-                tasks.insert(task.task_id.clone(), task_run(&task, sandbox.clone()));
+                tasks.insert(task.task_id.clone(), task_run(&task));
                 fw.executors.insert(
                     executor_id.clone(),
                     ExecutorRun {
@@ -251,7 +250,7 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
             let run = executor_run(agent, fw, &framework_id, &executor, ExecKind::Custom);
             let sandbox = run.sandbox.clone();
             for task in &request.tasks {
-                run.tasks.insert(task.task_id.clone(), task_run(task, sandbox.clone()));
+                run.tasks.insert(task.task_id.clone(), task_run(task));
             }
             let events: Vec<ExecutorEvent> = if group {
                 vec![launch_group_event(request.tasks)]
@@ -282,7 +281,7 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
             let mut started = Vec::new();
             for task in request.tasks {
                 let sandbox = executor_sandbox.join("tasks").join(task.task_id.as_str());
-                run.tasks.insert(task.task_id.clone(), task_run(&task, sandbox.clone()));
+                run.tasks.insert(task.task_id.clone(), task_run(&task));
                 started.push((task, sandbox));
             }
             for (task, sandbox) in started {
@@ -299,11 +298,10 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
     }
 }
 
-fn task_run(task: &TaskInfo, sandbox: PathBuf) -> TaskRun {
+fn task_run(task: &TaskInfo) -> TaskRun {
     TaskRun {
         info: task.clone(),
         state: TaskState::TaskStaging,
-        sandbox,
         process: None,
         kill_requested: false,
         latest: None,

@@ -470,7 +470,10 @@ impl Master {
         }
         let agents: Vec<Arc<Agent>> = st.agents.values().map(|a| Arc::clone(&a.handle)).collect();
         let tasks = std::mem::take(&mut fw.tasks);
-        for (_, task) in tasks {
+        for (_, mut task) in tasks {
+            if !task.state.is_terminal() {
+                task.state = herd_mesos_api::TaskState::TaskKilled;
+            }
             fw.remember_completed(task);
         }
         fw.executors.clear();

@@ -268,6 +268,7 @@ impl Master {
                     status.agent_id = Some(agent_id.clone());
                     status.timestamp = Some(now_secs());
                     status.unreachable_time = task.unreachable_time;
+                    task.statuses.push(status.clone());
                     fw.send(&Event::Update(Update { status }));
                     if fw.partition_aware() {
                         fw.unreachable.insert(id, task);
@@ -311,10 +312,12 @@ impl Master {
                 status.reason = Some(Reason::ReasonAgentReregistered);
                 status.agent_id = Some(agent_id.clone());
                 status.timestamp = Some(now_secs());
-                fw.send(&Event::Update(Update { status }));
-                if let Some(task) = task {
+                if let Some(mut task) = task {
+                    task.state = TaskState::TaskGone;
+                    task.statuses.push(status.clone());
                     fw.remember_completed(task);
                 }
+                fw.send(&Event::Update(Update { status }));
             }
             fw.executors.retain(|(a, _), _| a != agent_id);
         }
