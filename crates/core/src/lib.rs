@@ -12,6 +12,8 @@
 //!
 //! Where to start: [`spec`], then [`validation`].
 
+pub mod model;
+pub mod offer;
 pub mod placement;
 pub mod spec;
 pub mod template;

@@ -13,8 +13,8 @@ use crate::model::{InstanceId, Placement, RESOURCE_ID_LABEL};
 use crate::placement::{AgentView, Constraint, PlacementIndex};
 use crate::spec::{DiskKind, PodSpec};
 use herd_mesos_api::{
-    DiskInfo, DiskSourceType, Labels, Offer, Operation, Persistence, Range, ReservationInfo, Resource, Resources,
-    Volume,
+    DiskInfo, DiskSourceType, Labels, Offer, Operation, Persistence, Range, ReservationInfo, Resource,
+    Resources, Volume,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -122,7 +122,9 @@ impl fmt::Display for Rejection {
                 write!(f, "not enough {resource}: needs {needed}, offer has {offered}")
             }
             Self::PortUnavailable { name, port } => write!(f, "port {name}={port} is not offered"),
-            Self::NotEnoughPorts { needed, offered } => write!(f, "needs {needed} ports, offer has {offered}"),
+            Self::NotEnoughPorts { needed, offered } => {
+                write!(f, "needs {needed} ports, offer has {offered}")
+            }
             Self::NoMountDisk { volume, size_mb } => {
                 write!(f, "no MOUNT disk of at least {size_mb} MB for volume {volume}")
             }
@@ -170,8 +172,10 @@ fn reservation(req: &Request<'_>, id: &str) -> ReservationInfo {
 }
 
 fn has_label(r: &Resource, role: &str, id: &str) -> bool {
-    r.current_reservation()
-        .is_some_and(|res| res.role.as_deref() == Some(role) && res.labels.as_ref().and_then(|l| l.get(RESOURCE_ID_LABEL)) == Some(id))
+    r.current_reservation().is_some_and(|res| {
+        res.role.as_deref() == Some(role)
+            && res.labels.as_ref().and_then(|l| l.get(RESOURCE_ID_LABEL)) == Some(id)
+    })
 }
 
 /// Evaluates `offer` for the instance.
@@ -187,7 +191,11 @@ fn scalar(name: &str, value: f64) -> Resource {
 }
 
 /// Carves each task's and the executor's share out of the instance's reserved resources.
-fn carve(req: &Request<'_>, reservation_id: &str, ports: &BTreeMap<String, u16>) -> (Vec<Resource>, BTreeMap<String, Vec<Resource>>) {
+fn carve(
+    req: &Request<'_>,
+    reservation_id: &str,
+    ports: &BTreeMap<String, u16>,
+) -> (Vec<Resource>, BTreeMap<String, Vec<Resource>>) {
     let res = reservation(req, reservation_id);
     let own = |r: Resource| r.reserved(res.clone()).allocated_to(req.role);
     let executor = vec![
@@ -201,7 +209,8 @@ fn carve(req: &Request<'_>, reservation_id: &str, ports: &BTreeMap<String, u16>)
         if t.disk_mb > 0.0 {
             r.push(own(scalar("disk", t.disk_mb)));
         }
-        let mut task_ports: Vec<u64> = t.ports.iter().filter_map(|p| ports.get(&p.name)).map(|&p| u64::from(p)).collect();
+        let mut task_ports: Vec<u64> =
+            t.ports.iter().filter_map(|p| ports.get(&p.name)).map(|&p| u64::from(p)).collect();
         if !task_ports.is_empty() {
             task_ports.sort_unstable();
             r.push(own(Resource::ranges("ports", coalesce(&task_ports))));
@@ -226,12 +235,16 @@ fn coalesce(ports: &[u64]) -> Vec<(u64, u64)> {
 fn first_launch(req: &Request<'_>, offer: &Offer) -> Result<Assignment, Rejection> {
     let view = AgentView { hostname: &offer.hostname, attributes: &offer.attributes };
     req.index.allows(req.constraints, &view).map_err(Rejection::Constraint)?;
-    let offered: Resources = offer.resources.iter().map(|r| Resource { allocation_info: None, ..r.upgraded() }).collect();
+    let offered: Resources =
+        offer.resources.iter().map(|r| Resource { allocation_info: None, ..r.upgraded() }).collect();
     let free = offered.unreserved();
     let needs = Needs::of(req.pod);
     // ROOT disk only: MOUNT disks are matched whole below.
-    let root_disk: f64 = free.iter().filter(|r| r.name == "disk" && r.disk.is_none()).filter_map(Resource::scalar_value).sum();
-    for (resource, needed, offered) in [("cpus", needs.cpus, free.cpus()), ("mem", needs.mem, free.mem()), ("disk", needs.disk, root_disk)] {
+    let root_disk: f64 =
+        free.iter().filter(|r| r.name == "disk" && r.disk.is_none()).filter_map(Resource::scalar_value).sum();
+    for (resource, needed, offered) in
+        [("cpus", needs.cpus, free.cpus()), ("mem", needs.mem, free.mem()), ("disk", needs.disk, root_disk)]
+    {
         if offered + 1e-9 < needed {
             return Err(Rejection::Insufficient { resource, needed, offered });
         }
@@ -240,7 +253,8 @@ fn first_launch(req: &Request<'_>, offer: &Offer) -> Result<Assignment, Rejectio
     let id = req.reservation_id;
     let res = reservation(req, id);
     let own = |r: Resource| r.reserved(res.clone()).allocated_to(req.role);
-    let mut reserve = vec![own(scalar("cpus", needs.cpus)), own(scalar("mem", needs.mem)), own(scalar("disk", needs.disk))];
+    let mut reserve =
+        vec![own(scalar("cpus", needs.cpus)), own(scalar("mem", needs.mem)), own(scalar("disk", needs.disk))];
     if !ports.is_empty() {
         let mut numbers: Vec<u64> = ports.values().map(|&p| u64::from(p)).collect();
         numbers.sort_unstable();
@@ -255,7 +269,10 @@ fn first_launch(req: &Request<'_>, offer: &Offer) -> Result<Assignment, Rejectio
                 let mount = free
                     .iter()
                     .filter(|r| r.name == "disk")
-                    .filter(|r| r.disk.as_ref().and_then(|d| d.source.as_ref()).and_then(|s| s.kind) == Some(DiskSourceType::Mount))
+                    .filter(|r| {
+                        r.disk.as_ref().and_then(|d| d.source.as_ref()).and_then(|s| s.kind)
+                            == Some(DiskSourceType::Mount)
+                    })
                     .filter(|r| !used_mounts.iter().any(|u| std::ptr::eq(*u, *r)))
                     .find(|r| r.scalar_value().unwrap_or(0.0) + 1e-9 >= v.size_mb)
                     .ok_or_else(|| Rejection::NoMountDisk { volume: v.name.clone(), size_mb: v.size_mb })?;
@@ -268,14 +285,19 @@ fn first_launch(req: &Request<'_>, offer: &Offer) -> Result<Assignment, Rejectio
         let mut volume = base;
         let source = volume.disk.as_ref().and_then(|d| d.source.clone());
         volume.disk = Some(DiskInfo {
-            persistence: Some(Persistence { id: format!("{}-{}-{id}", req.instance, v.name), principal: Some(req.principal.to_owned()) }),
+            persistence: Some(Persistence {
+                id: format!("{}-{}-{id}", req.instance, v.name),
+                principal: Some(req.principal.to_owned()),
+            }),
             volume: Some(Volume::rw(&v.path)),
             source,
         });
         volumes.push(volume);
     }
     let (executor_resources, task_resources) = carve(req, id, &ports);
-    let strip = |v: &[Resource]| v.iter().map(|r| Resource { allocation_info: None, ..r.clone() }).collect::<Vec<_>>();
+    let strip = |v: &[Resource]| {
+        v.iter().map(|r| Resource { allocation_info: None, ..r.clone() }).collect::<Vec<_>>()
+    };
     let placement = Placement {
         agent_id: offer.agent_id.clone(),
         hostname: offer.hostname.clone(),
@@ -321,8 +343,12 @@ fn pick_ports(wanted: &[(String, u16)], offered: &[Range]) -> Result<BTreeMap<St
                 got += 1;
             }
             None => {
-                let total: usize = offered.iter().map(|r| usize::try_from(r.end - r.begin + 1).unwrap_or(usize::MAX)).sum();
-                return Err(Rejection::NotEnoughPorts { needed: dynamic.len(), offered: total.saturating_sub(taken.len()).max(got) });
+                let total: usize =
+                    offered.iter().map(|r| usize::try_from(r.end - r.begin + 1).unwrap_or(usize::MAX)).sum();
+                return Err(Rejection::NotEnoughPorts {
+                    needed: dynamic.len(),
+                    offered: total.saturating_sub(taken.len()).max(got),
+                });
             }
         }
     }
@@ -340,7 +366,13 @@ fn relaunch(req: &Request<'_>, placement: &Placement, offer: &Offer) -> Result<A
         .filter(|r| has_label(r, req.role, id))
         .map(|r| Resource { allocation_info: None, ..r.upgraded() })
         .collect();
-    let wanted: Resources = placement.reserved.iter().chain(&placement.volumes).filter(|r| !r.is_persistent_volume()).cloned().collect();
+    let wanted: Resources = placement
+        .reserved
+        .iter()
+        .chain(&placement.volumes)
+        .filter(|r| !r.is_persistent_volume())
+        .cloned()
+        .collect();
     // Volumes consume their reserved disk: what must be offered is the reservation minus
     // the volumes' disk, plus the volumes themselves.
     let mut needed = wanted.clone();
@@ -362,5 +394,11 @@ fn relaunch(req: &Request<'_>, placement: &Placement, offer: &Offer) -> Result<A
     }
     let (executor_resources, task_resources) = carve(req, id, &placement.ports);
     let volumes = placement.volumes.iter().map(|v| v.clone().allocated_to(req.role)).collect();
-    Ok(Assignment { placement: placement.clone(), operations: Vec::new(), executor_resources, task_resources, volumes })
+    Ok(Assignment {
+        placement: placement.clone(),
+        operations: Vec::new(),
+        executor_resources,
+        task_resources,
+        volumes,
+    })
 }

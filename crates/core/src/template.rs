@@ -48,10 +48,13 @@
 //!   template delimiters. **`${#` is special-cased**: in Jinja `{#` opens a comment, so bash's
 //!   `${#ARRAY[@]}` / `${#VAR}` would either fail ("unexpected end of comment") or, worse,
 //!   silently swallow everything up to a later `#}`. The renderer therefore treats every
-//!   `${#` outside `{% raw %}` blocks as literal text. A template comment right after a `$`
-//!   thus needs a space (`$ {# ... #}`), which nobody writes on purpose.
+//!   `${#` outside `{% raw %}` blocks as literal text (rewritten to `${{ "{#" }}` before
+//!   parsing; line numbers are unchanged). The only cost: a template comment cannot directly
+//!   follow a `$`, which nobody writes on purpose.
 //! - Any other `{{`, `{%` or `{#` in the text is template syntax; for a literal one write
 //!   `{{ "{{" }}`, or wrap the text in `{% raw %}...{% endraw %}`.
+//! - Each template stands alone: minijinja is built without `macros` and `multi_template`,
+//!   so `{% macro %}`, `{% include %}`, `{% extends %}` and `{% import %}` are not available.
 
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
@@ -188,10 +191,8 @@ impl Renderer {
     /// `pods[kafka].tasks[broker].configs[server]`.
     pub fn render(&self, name: &str, template: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
         let source = escape_shell_length(template);
-        let tmpl = self
-            .env
-            .template_from_named_str(name, &source)
-            .map_err(|e| convert(name, &source, None, &e))?;
+        let tmpl =
+            self.env.template_from_named_str(name, &source).map_err(|e| convert(name, &source, None, &e))?;
         let full = Full {
             ctx,
             instance_count: ctx.instances.iter().map(|(pod, list)| (pod.as_str(), list.len())).collect(),
@@ -214,13 +215,12 @@ impl Renderer {
 /// The `addresses(port_name)` filter: `host:port` of every placed instance in a list.
 fn addresses(state: &State, instances: Value, port: &str) -> Result<Vec<String>, Error> {
     if instances.is_undefined() || instances.is_none() {
-        let pods = state
-            .lookup("instances")
-            .map(|v| keys_of(&v))
-            .unwrap_or_default();
+        let pods = state.lookup("instances").map(|v| keys_of(&v)).unwrap_or_default();
         return Err(Error::new(
             ErrorKind::UndefinedError,
-            format!("`addresses` was given an undefined value; expected a list like `instances.<pod>` (pod types: {pods})"),
+            format!(
+                "`addresses` was given an undefined value; expected a list like `instances.<pod>` (pod types: {pods})"
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -274,7 +274,7 @@ fn escape_shell_length(src: &str) -> Cow<'_, str> {
             i = skip_past(src, at + 2, "}}");
         } else if rest.starts_with("{%") {
             let end = skip_past(src, at + 2, "%}");
-            i = if tag_word(&src[at + 2..end.saturating_sub(2).max(at + 2)]) == "raw" {
+            i = if tag_word(src.get(at + 2..end.saturating_sub(2)).unwrap_or("")) == "raw" {
                 skip_raw(src, end)
             } else {
                 end
@@ -306,17 +306,13 @@ fn escape_shell_length(src: &str) -> Cow<'_, str> {
 
 /// The offset just past the next `end` at or after `from` (the end of `src` if none).
 fn skip_past(src: &str, from: usize, end: &str) -> usize {
-    src.get(from..)
-        .and_then(|rest| rest.find(end))
-        .map_or(src.len(), |off| from + off + end.len())
+    src.get(from..).and_then(|rest| rest.find(end)).map_or(src.len(), |off| from + off + end.len())
 }
 
 /// The first word of a block tag's inside (`- raw ` → `raw`).
 fn tag_word(inside: &str) -> &str {
     let inside = inside.trim_start_matches(['-', '+']).trim_start();
-    let len = inside
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(inside.len());
+    let len = inside.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inside.len());
     &inside[..len]
 }
 
@@ -327,7 +323,7 @@ fn skip_raw(src: &str, from: usize) -> usize {
     while let Some(off) = src.get(i..).and_then(|rest| rest.find("{%")) {
         let at = i + off;
         let end = skip_past(src, at + 2, "%}");
-        if tag_word(&src[at + 2..end.saturating_sub(2).max(at + 2)]) == "endraw" {
+        if tag_word(src.get(at + 2..end.saturating_sub(2)).unwrap_or("")) == "endraw" {
             return end;
         }
         i = at + 2;
@@ -357,14 +353,15 @@ fn convert(name: &str, source: &str, root: Option<&Value>, err: &Error) -> Templ
             }
         }
     }
-    if err.kind() == ErrorKind::SyntaxError && err.detail() == Some("unexpected end of comment") {
-        if let Some(open) = unclosed_comment(source) {
-            line = Some(source[..open].matches('\n').count() + 1);
-            message.push_str(
-                "; `{#` opens a template comment that is never closed with `#}` \
-                 (for a literal `{#` write `{{ \"{#\" }}` or use {% raw %}...{% endraw %})",
-            );
-        }
+    if err.kind() == ErrorKind::SyntaxError
+        && err.detail() == Some("unexpected end of comment")
+        && let Some(open) = unclosed_comment(source)
+    {
+        line = Some(source[..open].matches('\n').count() + 1);
+        message.push_str(
+            "; `{#` opens a template comment that is never closed with `#}` \
+             (for a literal `{#` write `{{ \"{#\" }}` or use {% raw %}...{% endraw %})",
+        );
     }
     TemplateError { name: name.to_owned(), line, message }
 }
@@ -379,11 +376,7 @@ fn unclosed_comment(source: &str) -> Option<usize> {
 /// Explains the first path on line `line` (1-based) that starts at a top-level value and
 /// runs into an undefined one, e.g. `instances.brokr` in `{{ instances.brokr | length }}`.
 fn undefined_on_line(source: &str, line: usize, root: &Value) -> Option<String> {
-    let start = if line <= 1 {
-        0
-    } else {
-        source.match_indices('\n').nth(line - 2).map(|(at, _)| at + 1)?
-    };
+    let start = if line <= 1 { 0 } else { source.match_indices('\n').nth(line - 2).map(|(at, _)| at + 1)? };
     let end = source[start..].find('\n').map_or(source.len(), |off| start + off);
     let text = &source[start..end];
     let bytes = text.as_bytes();
@@ -395,7 +388,10 @@ fn undefined_on_line(source: &str, line: usize, root: &Value) -> Option<String> 
             None if c == b'"' || c == b'\'' => quote = Some(c),
             None => {
                 let starts_word = (c.is_ascii_alphabetic() || c == b'_')
-                    && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'));
+                    && (i == 0
+                        || !(bytes[i - 1].is_ascii_alphanumeric()
+                            || bytes[i - 1] == b'_'
+                            || bytes[i - 1] == b'.'));
                 if !starts_word {
                     continue;
                 }
@@ -403,10 +399,10 @@ fn undefined_on_line(source: &str, line: usize, root: &Value) -> Option<String> 
                 if steps.is_empty() || !TOP_LEVEL.contains(&head) {
                     continue;
                 }
-                if let Some(explained) = explain_undefined(source, start + i..start + i + head.len(), root) {
-                    if explained.contains('(') {
-                        return Some(explained);
-                    }
+                if let Some(explained) = explain_undefined(source, start + i..start + i + head.len(), root)
+                    && explained.contains('(')
+                {
+                    return Some(explained);
                 }
             }
         }
@@ -425,6 +421,9 @@ fn explain_undefined(source: &str, range: std::ops::Range<usize>, root: &Value) 
     let mut start = range.start.min(source.len());
     // Spans of attribute lookups can start at the `.`: walk back over the base path.
     let bytes = source.as_bytes();
+    if !source.is_char_boundary(start) {
+        return None;
+    }
     while start > 0 {
         let c = bytes[start - 1];
         if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
@@ -524,9 +523,7 @@ fn parse_path(text: &str) -> Option<(&str, Vec<Step<'_>>, &str)> {
 /// Length of the first step of a path text (`.name...` or `[..]...`).
 fn step_len(rest: &str) -> usize {
     if let Some(after) = rest.strip_prefix('.') {
-        1 + after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len())
+        1 + after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len())
     } else {
         rest.find(']').map_or(rest.len(), |close| close + 1)
     }
@@ -535,10 +532,8 @@ fn step_len(rest: &str) -> usize {
 /// Whether the template binds `name` itself (`{% for name in`, `{% for a, name in`,
 /// `{% set name =`, macro-free), so it is not a missing top-level value.
 fn is_local(source: &str, name: &str) -> bool {
-    let words: Vec<&str> = source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> =
+        source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
     words.windows(2).any(|w| (w[0] == "for" || w[0] == "set") && w[1] == name)
         || words.windows(3).any(|w| w[0] == "for" && w[2] == name)
 }
@@ -643,7 +638,10 @@ mod tests {
     #[test]
     fn template_strict_undefined_nested() {
         let err = render("x\n{{ ports.htpp }}").unwrap_err();
-        assert_eq!(err.to_string(), "t line 2: undefined value `ports.htpp` (available in `ports`: broker, http)");
+        assert_eq!(
+            err.to_string(),
+            "t line 2: undefined value `ports.htpp` (available in `ports`: broker, http)"
+        );
         let err = render("{{ ports['htpp'] }}").unwrap_err();
         assert_eq!(err.message, "undefined value `ports['htpp']` (available in `ports`: broker, http)");
         let err = render("{{ params.XMX }}").unwrap_err();
@@ -657,11 +655,22 @@ mod tests {
         );
         let err = render("a\n{{ 'x' ~ host }} {{ ports.htpp + 1 }}").unwrap_err();
         assert_eq!(err.line, Some(2));
-        assert!(err.message.ends_with("; undefined value `ports.htpp` (available in `ports`: broker, http)"), "{err}");
+        assert!(
+            err.message.ends_with("; undefined value `ports.htpp` (available in `ports`: broker, http)"),
+            "{err}"
+        );
         let err = render(r#"{{ instances.brokr | map(attribute="host") | join(",") }}"#).unwrap_err();
-        assert!(err.message.ends_with("undefined value `instances.brokr` (available in `instances`: broker, controller)"), "{err}");
+        assert!(
+            err.message.ends_with(
+                "undefined value `instances.brokr` (available in `instances`: broker, controller)"
+            ),
+            "{err}"
+        );
         let err = render("{{ instance_count.node }}").unwrap_err();
-        assert_eq!(err.message, "undefined value `instance_count.node` (available in `instance_count`: broker, controller)");
+        assert_eq!(
+            err.message,
+            "undefined value `instance_count.node` (available in `instance_count`: broker, controller)"
+        );
         let err = render("{{ instances.broker[7].host }}").unwrap_err();
         assert_eq!(err.message, "undefined value `instances.broker[7]` (`instances.broker` has 3 items)");
         let err = render("{{ instances.broker[0].ports.admin }}").unwrap_err();
@@ -695,7 +704,10 @@ mod tests {
             "127.0.1.1:9093,127.0.1.2:9093,127.0.1.3:9093"
         );
         let err = render(r#"{{ instances.broker | addresses("admin") | join(",") }}"#).unwrap_err();
-        assert_eq!(err.message, "invalid operation: instance `broker-0` has no port `admin` (its ports: broker, http)");
+        assert_eq!(
+            err.message,
+            "invalid operation: instance `broker-0` has no port `admin` (its ports: broker, http)"
+        );
         let err = render(r#"{{ instances.brokers | addresses("broker") | join(",") }}"#).unwrap_err();
         assert!(err.message.contains("(pod types: broker, controller)"), "{err}");
         let mut c = ctx();
@@ -713,11 +725,13 @@ mod tests {
         );
         // Only placed ones.
         assert_eq!(
-            render(r#"{{ instances.broker | selectattr("placed") | map(attribute="host") | join(",") }}"#).unwrap(),
+            render(r#"{{ instances.broker | selectattr("placed") | map(attribute="host") | join(",") }}"#)
+                .unwrap(),
             "127.0.1.1,127.0.1.3"
         );
         assert_eq!(
-            render(r#"{{ instances.broker | rejectattr("placed") | map(attribute="name") | join(",") }}"#).unwrap(),
+            render(r#"{{ instances.broker | rejectattr("placed") | map(attribute="name") | join(",") }}"#)
+                .unwrap(),
             "broker-1"
         );
     }
@@ -752,7 +766,7 @@ mod tests {
         let out = Renderer::new().render("cassandra.yaml", t, &c).unwrap();
         assert!(out.ends_with("      - seeds: \"10.0.0.2,10.0.0.4\"\n"), "{out}");
         // The same with a loop.
-        let t = r#"{% for n in instances.node | selectattr("placed") %}{% if loop.index <= 2 %}{{ n.host }}{% if loop.index < 2 and not loop.last %},{% endif %}{% endif %}{% endfor %}"#;
+        let t = r#"{% for n in instances.node | selectattr("placed") %}{% if loop.index <= 2 %}{% if not loop.first %},{% endif %}{{ n.host }}{% endif %}{% endfor %}"#;
         assert_eq!(Renderer::new().render("t", t, &c).unwrap(), "10.0.0.2,10.0.0.4");
         let t = r#"{{ instances.node | selectattr("placed") | map(attribute="host") | tojson }}"#;
         assert_eq!(Renderer::new().render("t", t, &c).unwrap(), r#"["10.0.0.2","10.0.0.4","10.0.0.5"]"#);
@@ -763,7 +777,10 @@ mod tests {
         let r = Renderer::new();
         let err = r.check("pods[kafka].tasks[broker].configs[server]", "a=1\nb={{ host\nc=3\n").unwrap_err();
         assert_eq!(err.line, Some(3), "{err}");
-        assert!(err.to_string().starts_with("pods[kafka].tasks[broker].configs[server] line 3: syntax error: "), "{err}");
+        assert!(
+            err.to_string().starts_with("pods[kafka].tasks[broker].configs[server] line 3: syntax error: "),
+            "{err}"
+        );
         let err = r.check("t", "a\n{% for x in y %}\nb\n").unwrap_err();
         assert!(err.message.starts_with("syntax error: unexpected end of input"), "{err}");
         let err = r.check("t", "a\nb\n{% if %}\n").unwrap_err();
@@ -804,6 +821,9 @@ mod tests {
         // Other `{#` are comments; escape them explicitly.
         assert_eq!(render("{{ \"{#\" }} {{ \"{{\" }}").unwrap(), "{# {{");
         assert!(Renderer::new().check("t", "echo ${#X}").is_ok());
+        // Unterminated tags after a `${#` (and multibyte text) do not trip the scanner.
+        assert!(Renderer::new().check("t", "${#x} {% 日").is_err());
+        assert!(Renderer::new().check("t", "${#x} {% raw %} 日").is_err());
     }
 
     #[test]
@@ -813,7 +833,10 @@ mod tests {
         assert_eq!(render("").unwrap(), "");
         // Jinja defaults: block lines keep their newline unless trimmed with `-`.
         assert_eq!(render("x={% if true %}1{% endif %}\ny=2\n").unwrap(), "x=1\ny=2\n");
-        assert_eq!(render("{% for c in instances.controller -%}\n{{ c.index }}\n{% endfor %}").unwrap(), "0\n1\n2\n");
+        assert_eq!(
+            render("{% for c in instances.controller -%}\n{{ c.index }}\n{% endfor %}").unwrap(),
+            "0\n1\n2\n"
+        );
         // No HTML escaping, even for names that look like HTML files.
         let out = Renderer::new().render("index.html", "{{ '<a&b>' }}", &ctx()).unwrap();
         assert_eq!(out, "<a&b>");
@@ -842,6 +865,19 @@ mod tests {
         assert!(first.contains("plain4=value with $VAR and ${HOME}\n"));
         for _ in 0..10_000 {
             assert_eq!(r.render("t", &template, &c).unwrap(), first);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn template_never_panics(src in r"(\$|\{|\}|#|%|-|raw|endraw| |\n|é|日|x|ports|\.|host|\||'|\[|\])*") {
+            let r = Renderer::new();
+            let _ = r.check("t", &src);
+            let _ = r.render("t", &src, &ctx());
+            let escaped = escape_shell_length(&src);
+            if !src.contains("${#") {
+                proptest::prop_assert_eq!(escaped.as_ref(), src.as_str());
+            }
         }
     }
 

@@ -17,10 +17,7 @@ pub struct AgentView<'a> {
 impl<'a> AgentView<'a> {
     /// A view of an agent.
     pub fn new(hostname: &'a str, attributes: &'a [Attribute]) -> Self {
-        AgentView {
-            hostname,
-            attributes,
-        }
+        AgentView { hostname, attributes }
     }
 
     /// The first attribute called `name`, if any.
@@ -45,13 +42,8 @@ impl<'a> AgentView<'a> {
 /// RANGES as `[a-b,c-d]`; SET as `{a,b}`. `None` when the field its type names is unset.
 pub fn attribute_text(attribute: &Attribute) -> Option<Cow<'_, str>> {
     match attribute.kind {
-        ValueType::Text => attribute
-            .text
-            .as_ref()
-            .map(|t| Cow::Borrowed(t.value.as_str())),
-        ValueType::Scalar => attribute
-            .scalar
-            .map(|s| Cow::Owned(scalar_text(s.value))),
+        ValueType::Text => attribute.text.as_ref().map(|t| Cow::Borrowed(t.value.as_str())),
+        ValueType::Scalar => attribute.scalar.map(|s| Cow::Owned(scalar_text(s.value))),
         ValueType::Ranges => attribute.ranges.as_ref().map(|r| {
             let mut out = String::from("[");
             for (i, range) in r.range.iter().enumerate() {

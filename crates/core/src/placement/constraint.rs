@@ -49,9 +49,7 @@ impl Operator {
 
     /// Reads an operator name, ignoring ASCII case (`group_by` is `GROUP_BY`).
     pub fn from_name(name: &str) -> Option<Operator> {
-        Operator::ALL
-            .into_iter()
-            .find(|op| op.as_str().eq_ignore_ascii_case(name))
+        Operator::ALL.into_iter().find(|op| op.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -78,10 +76,7 @@ impl Pattern {
         // rather than balanced by the anchoring group around it.
         Regex::new(pattern)?;
         let anchored = Regex::new(&format!(r"\A(?:{pattern})\z"))?;
-        Ok(Pattern {
-            source: pattern.to_owned(),
-            anchored,
-        })
+        Ok(Pattern { source: pattern.to_owned(), anchored })
     }
 
     /// The pattern as written.
@@ -177,9 +172,7 @@ impl Constraint {
     /// Parses `FIELD:OPERATOR[:VALUE]`. The operator's case is ignored; the value is
     /// everything after the second `:` (so a regex may contain `:`), taken verbatim.
     pub fn parse(s: &str) -> Result<Self, ConstraintError> {
-        let malformed = || ConstraintError::Malformed {
-            constraint: s.to_owned(),
-        };
+        let malformed = || ConstraintError::Malformed { constraint: s.to_owned() };
         let mut parts = s.splitn(3, ':');
         let field = parts.next().unwrap_or_default().trim();
         let operator_name = parts.next().ok_or_else(malformed)?.trim();
@@ -188,35 +181,28 @@ impl Constraint {
         }
         // `rack:CLUSTER:` is `rack:CLUSTER`, as in Marathon.
         let value = parts.next().filter(|v| !v.is_empty());
-        let operator =
-            Operator::from_name(operator_name).ok_or_else(|| ConstraintError::UnknownOperator {
-                constraint: s.to_owned(),
-                operator: operator_name.to_owned(),
-            })?;
+        let operator = Operator::from_name(operator_name).ok_or_else(|| {
+            ConstraintError::UnknownOperator { constraint: s.to_owned(), operator: operator_name.to_owned() }
+        })?;
         let field_owned = field.to_owned();
-        let missing = |expected: &'static str, placeholder: &'static str| {
-            ConstraintError::MissingValue {
-                constraint: s.to_owned(),
-                field: field.to_owned(),
-                operator,
-                expected,
-                placeholder,
-            }
+        let missing = |expected: &'static str, placeholder: &'static str| ConstraintError::MissingValue {
+            constraint: s.to_owned(),
+            field: field.to_owned(),
+            operator,
+            expected,
+            placeholder,
         };
         let number = |value: &str, expected: &'static str, example: u32| {
-            value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConstraintError::InvalidNumber {
+            value.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConstraintError::InvalidNumber {
                     constraint: s.to_owned(),
                     field: field.to_owned(),
                     operator,
                     value: value.to_owned(),
                     expected,
                     example,
-                })
+                }
+            })
         };
         let pattern = |value: &str| {
             Pattern::new(value).map_err(|source| ConstraintError::InvalidRegex {
@@ -236,14 +222,9 @@ impl Constraint {
                 }
                 Constraint::Unique { field: field_owned }
             }
-            Operator::Cluster => Constraint::Cluster {
-                field: field_owned,
-                value: value.map(str::to_owned),
-            },
+            Operator::Cluster => Constraint::Cluster { field: field_owned, value: value.map(str::to_owned) },
             Operator::GroupBy => Constraint::GroupBy {
-                groups: value
-                    .map(|v| number(v, "a number of groups", 3))
-                    .transpose()?,
+                groups: value.map(|v| number(v, "a number of groups", 3)).transpose()?,
                 field: field_owned,
             },
             Operator::Like => Constraint::Like {
@@ -295,9 +276,7 @@ impl Constraint {
         match self {
             Constraint::Like { .. } | Constraint::Unlike { .. } => false,
             Constraint::Cluster { value, .. } => value.is_none(),
-            Constraint::Unique { .. } | Constraint::GroupBy { .. } | Constraint::MaxPer { .. } => {
-                true
-            }
+            Constraint::Unique { .. } | Constraint::GroupBy { .. } | Constraint::MaxPer { .. } => true,
         }
     }
 }
@@ -317,12 +296,8 @@ impl fmt::Display for Constraint {
             Constraint::Unique { .. }
             | Constraint::Cluster { value: None, .. }
             | Constraint::GroupBy { groups: None, .. } => Ok(()),
-            Constraint::Cluster {
-                value: Some(value), ..
-            } => write!(f, ":{value}"),
-            Constraint::GroupBy {
-                groups: Some(n), ..
-            } => write!(f, ":{n}"),
+            Constraint::Cluster { value: Some(value), .. } => write!(f, ":{value}"),
+            Constraint::GroupBy { groups: Some(n), .. } => write!(f, ":{n}"),
             Constraint::Like { regex, .. } | Constraint::Unlike { regex, .. } => {
                 write!(f, ":{regex}")
             }

@@ -101,28 +101,17 @@ impl PlacementIndex {
     /// Whether one more instance may run on `candidate`: the first constraint (in order)
     /// that it breaks, if any. O(constraints); allocates only to render non-TEXT
     /// attribute values and to describe a rejection.
-    pub fn allows(
-        &self,
-        constraints: &[Constraint],
-        candidate: &AgentView<'_>,
-    ) -> Result<(), Rejection> {
+    pub fn allows(&self, constraints: &[Constraint], candidate: &AgentView<'_>) -> Result<(), Rejection> {
         for constraint in constraints {
             if let Err(reason) = self.allows_one(constraint, candidate) {
-                return Err(Rejection {
-                    constraint: constraint.to_string(),
-                    reason,
-                });
+                return Err(Rejection { constraint: constraint.to_string(), reason });
             }
         }
         Ok(())
     }
 
     fn counts(&self, field: &str) -> Option<&ValueCounts> {
-        if field == HOSTNAME {
-            Some(&self.hostnames)
-        } else {
-            self.attributes.get(field)
-        }
+        if field == HOSTNAME { Some(&self.hostnames) } else { self.attributes.get(field) }
     }
 
     fn allows_one(&self, constraint: &Constraint, candidate: &AgentView<'_>) -> Result<(), String> {
@@ -131,10 +120,7 @@ impl PlacementIndex {
         let value = match (constraint, value) {
             (Constraint::Unlike { .. }, None) => return Ok(()),
             (_, None) => {
-                return Err(format!(
-                    "agent {} has no attribute {field:?}",
-                    candidate.hostname
-                ));
+                return Err(format!("agent {} has no attribute {field:?}", candidate.hostname));
             }
             (_, Some(value)) => value,
         };
@@ -154,10 +140,7 @@ impl PlacementIndex {
                     Ok(())
                 }
             }
-            Constraint::Cluster {
-                value: Some(wanted),
-                ..
-            } => {
+            Constraint::Cluster { value: Some(wanted), .. } => {
                 if *value == **wanted {
                     Ok(())
                 } else {
@@ -186,10 +169,7 @@ impl PlacementIndex {
                 if count < *max {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "{count} instances already run {} (at most {max})",
-                        here.on()
-                    ))
+                    Err(format!("{count} instances already run {} (at most {max})", here.on()))
                 }
             }
             Constraint::GroupBy { groups, .. } => {
@@ -256,16 +236,12 @@ impl Here<'_> {
 
 /// The attributes the index counts for `agent`: the first of each name, with a value,
 /// except one called `hostname` (that field always means the hostname).
-fn indexed_attributes<'a>(
-    agent: &AgentView<'a>,
-) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + 'a {
+fn indexed_attributes<'a>(agent: &AgentView<'a>) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + 'a {
     let attributes = agent.attributes;
     attributes
         .iter()
         .enumerate()
-        .filter(move |(i, a)| {
-            a.name != HOSTNAME && !attributes[..*i].iter().any(|b| b.name == a.name)
-        })
+        .filter(move |(i, a)| a.name != HOSTNAME && !attributes[..*i].iter().any(|b| b.name == a.name))
         .filter_map(|(_, a)| attribute_text(a).map(|v| (a.name.as_str(), v)))
 }
 

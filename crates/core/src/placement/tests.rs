@@ -4,49 +4,27 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 
 fn attr(name: &str, kind: ValueType) -> Attribute {
-    Attribute {
-        name: name.to_owned(),
-        kind,
-        scalar: None,
-        ranges: None,
-        set: None,
-        text: None,
-    }
+    Attribute { name: name.to_owned(), kind, scalar: None, ranges: None, set: None, text: None }
 }
 
 fn text(name: &str, value: &str) -> Attribute {
-    Attribute {
-        text: Some(Text {
-            value: value.to_owned(),
-        }),
-        ..attr(name, ValueType::Text)
-    }
+    Attribute { text: Some(Text { value: value.to_owned() }), ..attr(name, ValueType::Text) }
 }
 
 fn scalar(name: &str, value: f64) -> Attribute {
-    Attribute {
-        scalar: Some(Scalar { value }),
-        ..attr(name, ValueType::Scalar)
-    }
+    Attribute { scalar: Some(Scalar { value }), ..attr(name, ValueType::Scalar) }
 }
 
 fn ranges(name: &str, value: &[(u64, u64)]) -> Attribute {
     Attribute {
-        ranges: Some(Ranges {
-            range: value
-                .iter()
-                .map(|&(begin, end)| Range { begin, end })
-                .collect(),
-        }),
+        ranges: Some(Ranges { range: value.iter().map(|&(begin, end)| Range { begin, end }).collect() }),
         ..attr(name, ValueType::Ranges)
     }
 }
 
 fn set(name: &str, items: &[&str]) -> Attribute {
     Attribute {
-        set: Some(Set {
-            item: items.iter().map(|s| s.to_string()).collect(),
-        }),
+        set: Some(Set { item: items.iter().map(|s| s.to_string()).collect() }),
         ..attr(name, ValueType::Set)
     }
 }
@@ -66,11 +44,7 @@ impl Cluster {
             agents: agents
                 .iter()
                 .map(|&(host, rack)| {
-                    let attrs = if rack.is_empty() {
-                        vec![]
-                    } else {
-                        vec![text("rack", rack)]
-                    };
+                    let attrs = if rack.is_empty() { vec![] } else { vec![text("rack", rack)] };
                     (host.to_owned(), attrs)
                 })
                 .collect(),
@@ -97,53 +71,16 @@ impl Cluster {
 #[test]
 fn parses_every_operator_and_round_trips() {
     let cases: Vec<(&str, Constraint, &str)> = vec![
-        (
-            "hostname:UNIQUE",
-            Constraint::Unique {
-                field: "hostname".into(),
-            },
-            "hostname:UNIQUE",
-        ),
+        ("hostname:UNIQUE", Constraint::Unique { field: "hostname".into() }, "hostname:UNIQUE"),
         (
             "rack:CLUSTER:rack-1",
-            Constraint::Cluster {
-                field: "rack".into(),
-                value: Some("rack-1".into()),
-            },
+            Constraint::Cluster { field: "rack".into(), value: Some("rack-1".into()) },
             "rack:CLUSTER:rack-1",
         ),
-        (
-            "rack:CLUSTER",
-            Constraint::Cluster {
-                field: "rack".into(),
-                value: None,
-            },
-            "rack:CLUSTER",
-        ),
-        (
-            "rack:CLUSTER:",
-            Constraint::Cluster {
-                field: "rack".into(),
-                value: None,
-            },
-            "rack:CLUSTER",
-        ),
-        (
-            "zone:GROUP_BY",
-            Constraint::GroupBy {
-                field: "zone".into(),
-                groups: None,
-            },
-            "zone:GROUP_BY",
-        ),
-        (
-            "zone:GROUP_BY:3",
-            Constraint::GroupBy {
-                field: "zone".into(),
-                groups: Some(3),
-            },
-            "zone:GROUP_BY:3",
-        ),
+        ("rack:CLUSTER", Constraint::Cluster { field: "rack".into(), value: None }, "rack:CLUSTER"),
+        ("rack:CLUSTER:", Constraint::Cluster { field: "rack".into(), value: None }, "rack:CLUSTER"),
+        ("zone:GROUP_BY", Constraint::GroupBy { field: "zone".into(), groups: None }, "zone:GROUP_BY"),
+        ("zone:GROUP_BY:3", Constraint::GroupBy { field: "zone".into(), groups: Some(3) }, "zone:GROUP_BY:3"),
         (
             "hostname:LIKE:10\\.0\\.0\\.[0-9]+",
             Constraint::Like {
@@ -154,34 +91,15 @@ fn parses_every_operator_and_round_trips() {
         ),
         (
             "rack:UNLIKE:a:b|c",
-            Constraint::Unlike {
-                field: "rack".into(),
-                regex: Pattern::new("a:b|c").unwrap(),
-            },
+            Constraint::Unlike { field: "rack".into(), regex: Pattern::new("a:b|c").unwrap() },
             "rack:UNLIKE:a:b|c",
         ),
-        (
-            "rack:MAX_PER:2",
-            Constraint::MaxPer {
-                field: "rack".into(),
-                max: 2,
-            },
-            "rack:MAX_PER:2",
-        ),
+        ("rack:MAX_PER:2", Constraint::MaxPer { field: "rack".into(), max: 2 }, "rack:MAX_PER:2"),
         // Operator case is ignored; field and operator are trimmed.
-        (
-            " hostname : unique ",
-            Constraint::Unique {
-                field: "hostname".into(),
-            },
-            "hostname:UNIQUE",
-        ),
+        (" hostname : unique ", Constraint::Unique { field: "hostname".into() }, "hostname:UNIQUE"),
         (
             "rack:group_by: 2",
-            Constraint::GroupBy {
-                field: "rack".into(),
-                groups: Some(2),
-            },
+            Constraint::GroupBy { field: "rack".into(), groups: Some(2) },
             "rack:GROUP_BY:2",
         ),
     ];
@@ -210,11 +128,7 @@ fn parse_errors_name_the_constraint_and_the_fix() {
     let msg = |s: &str| err(s).to_string();
 
     for s in ["hostname", "", ":UNIQUE", "hostname:", "  :  "] {
-        assert!(
-            matches!(err(s), ConstraintError::Malformed { .. }),
-            "{s:?}: {:?}",
-            err(s)
-        );
+        assert!(matches!(err(s), ConstraintError::Malformed { .. }), "{s:?}: {:?}", err(s));
     }
     assert_eq!(
         msg("hostname"),
@@ -230,25 +144,16 @@ fn parse_errors_name_the_constraint_and_the_fix() {
         "\"hostname:UNIQ\": unknown operator \"UNIQ\"; valid operators are UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE and MAX_PER"
     );
 
-    assert!(matches!(
-        err("hostname:UNIQUE:x"),
-        ConstraintError::UnexpectedValue { .. }
-    ));
+    assert!(matches!(err("hostname:UNIQUE:x"), ConstraintError::UnexpectedValue { .. }));
     assert_eq!(
         msg("hostname:UNIQUE:x"),
         "\"hostname:UNIQUE:x\": UNIQUE takes no value; write hostname:UNIQUE"
     );
 
     for s in ["rack:LIKE", "rack:UNLIKE:", "rack:MAX_PER"] {
-        assert!(
-            matches!(err(s), ConstraintError::MissingValue { .. }),
-            "{s}"
-        );
+        assert!(matches!(err(s), ConstraintError::MissingValue { .. }), "{s}");
     }
-    assert_eq!(
-        msg("rack:LIKE"),
-        "\"rack:LIKE\": LIKE needs a regular expression; write rack:LIKE:REGEX"
-    );
+    assert_eq!(msg("rack:LIKE"), "\"rack:LIKE\": LIKE needs a regular expression; write rack:LIKE:REGEX");
     assert_eq!(
         msg("rack:MAX_PER"),
         "\"rack:MAX_PER\": MAX_PER needs the most instances per value; write rack:MAX_PER:N"
@@ -262,10 +167,7 @@ fn parse_errors_name_the_constraint_and_the_fix() {
         "rack:MAX_PER:1.5",
         "rack:MAX_PER:99999999999",
     ] {
-        assert!(
-            matches!(err(s), ConstraintError::InvalidNumber { .. }),
-            "{s}"
-        );
+        assert!(matches!(err(s), ConstraintError::InvalidNumber { .. }), "{s}");
     }
     assert_eq!(
         msg("rack:GROUP_BY:x"),
@@ -277,10 +179,7 @@ fn parse_errors_name_the_constraint_and_the_fix() {
     );
 
     for s in ["rack:LIKE:[", "rack:UNLIKE:a)|(b"] {
-        assert!(
-            matches!(err(s), ConstraintError::InvalidRegex { .. }),
-            "{s}"
-        );
+        assert!(matches!(err(s), ConstraintError::InvalidRegex { .. }), "{s}");
     }
     assert!(
         msg("rack:LIKE:[").starts_with("\"rack:LIKE:[\": LIKE takes a regular expression: "),
@@ -314,16 +213,10 @@ fn hosts() -> Cluster {
 #[test]
 fn rejection_display() {
     let hosts = hosts();
-    let rejection = check(
-        &[c("hostname:UNIQUE")],
-        &hosts.view("127.0.1.2"),
-        &hosts.views(&["127.0.1.1", "127.0.1.2"]),
-    )
-    .unwrap_err();
-    assert_eq!(
-        rejection.to_string(),
-        "hostname:UNIQUE: an instance already runs on 127.0.1.2"
-    );
+    let rejection =
+        check(&[c("hostname:UNIQUE")], &hosts.view("127.0.1.2"), &hosts.views(&["127.0.1.1", "127.0.1.2"]))
+            .unwrap_err();
+    assert_eq!(rejection.to_string(), "hostname:UNIQUE: an instance already runs on 127.0.1.2");
     assert_eq!(rejection.constraint, "hostname:UNIQUE");
 }
 
@@ -350,10 +243,7 @@ fn unique() {
 fn cluster_with_a_value() {
     let h = hosts();
     assert_eq!(h.check("rack:CLUSTER:r2", "127.0.1.3", &[]), Ok(()));
-    assert_eq!(
-        h.check("rack:CLUSTER:r2", "127.0.1.1", &[]),
-        Err("rack is r1, not r2".into())
-    );
+    assert_eq!(h.check("rack:CLUSTER:r2", "127.0.1.1", &[]), Err("rack is r1, not r2".into()));
     assert!(h.check("rack:CLUSTER:r2", "127.0.1.6", &[]).is_err());
     assert_eq!(h.check("hostname:CLUSTER:127.0.1.5", "127.0.1.5", &["127.0.1.5"]), Ok(()));
     assert!(h.check("hostname:CLUSTER:127.0.1.5", "127.0.1.4", &[]).is_err());
@@ -371,7 +261,8 @@ fn cluster_without_a_value_follows_the_placed_instances() {
     assert_eq!(h.check("rack:CLUSTER", "127.0.1.2", &["127.0.1.1"]), Ok(()));
     assert_eq!(
         h.check("rack:CLUSTER", "127.0.1.3", &["127.0.1.1", "127.0.1.2"]),
-        Err("2 of the 2 placed instances run where rack is not r2; CLUSTER keeps them all on one value".into())
+        Err("2 of the 2 placed instances run where rack is not r2; CLUSTER keeps them all on one value"
+            .into())
     );
     assert_eq!(h.check("hostname:CLUSTER", "127.0.1.1", &["127.0.1.1"]), Ok(()));
     assert_eq!(
@@ -424,7 +315,8 @@ fn group_by_with_a_number_of_groups() {
     assert_eq!(h.check(g, "127.0.1.1", &[]), Ok(()));
     assert_eq!(
         h.check(g, "127.0.1.2", &["127.0.1.1"]),
-        Err("1 instance(s) already run on an agent with rack r1, and only 1 of 3 rack values are in use".into())
+        Err("1 instance(s) already run on an agent with rack r1, and only 1 of 3 rack values are in use"
+            .into())
     );
     assert_eq!(h.check(g, "127.0.1.3", &["127.0.1.1"]), Ok(()));
     assert!(h.check(g, "127.0.1.4", &["127.0.1.1", "127.0.1.3"]).is_err());
@@ -448,10 +340,7 @@ fn group_by_with_a_number_of_groups() {
 fn like_and_unlike_match_whole_values() {
     let h = hosts();
     assert_eq!(h.check("rack:LIKE:r[12]", "127.0.1.1", &[]), Ok(()));
-    assert_eq!(
-        h.check("rack:LIKE:r[12]", "127.0.1.5", &[]),
-        Err("rack is r3 does not match r[12]".into())
-    );
+    assert_eq!(h.check("rack:LIKE:r[12]", "127.0.1.5", &[]), Err("rack is r3 does not match r[12]".into()));
     // Anchored: `r` alone does not match "r1".
     assert!(h.check("rack:LIKE:r", "127.0.1.1", &[]).is_err());
     assert!(h.check("hostname:LIKE:127", "127.0.1.1", &[]).is_err());
@@ -463,10 +352,7 @@ fn like_and_unlike_match_whole_values() {
     assert!(h.check("rack:LIKE:.*", "127.0.1.6", &[]).is_err());
     assert_eq!(h.check("rack:UNLIKE:.*", "127.0.1.6", &[]), Ok(()));
     assert_eq!(h.check("rack:UNLIKE:r[12]", "127.0.1.5", &[]), Ok(()));
-    assert_eq!(
-        h.check("rack:UNLIKE:r[12]", "127.0.1.2", &[]),
-        Err("rack is r1 matches r[12]".into())
-    );
+    assert_eq!(h.check("rack:UNLIKE:r[12]", "127.0.1.2", &[]), Err("rack is r1 matches r[12]".into()));
     assert_eq!(h.check("rack:UNLIKE:r", "127.0.1.2", &[]), Ok(()));
 }
 
@@ -487,16 +373,10 @@ fn max_per() {
 #[test]
 fn the_first_broken_constraint_is_reported() {
     let h = hosts();
-    let constraints = parse_all(&[
-        "rack:LIKE:r[12]".into(),
-        "hostname:UNIQUE".into(),
-        "rack:MAX_PER:1".into(),
-    ])
-    .unwrap();
+    let constraints =
+        parse_all(&["rack:LIKE:r[12]".into(), "hostname:UNIQUE".into(), "rack:MAX_PER:1".into()]).unwrap();
     let placed = h.views(&["127.0.1.1"]);
-    let first = |cand: &str| {
-        check(&constraints, &h.view(cand), &placed).map_err(|r| r.constraint)
-    };
+    let first = |cand: &str| check(&constraints, &h.view(cand), &placed).map_err(|r| r.constraint);
     assert_eq!(first("127.0.1.5"), Err("rack:LIKE:r[12]".into()));
     assert_eq!(first("127.0.1.1"), Err("hostname:UNIQUE".into()));
     assert_eq!(first("127.0.1.2"), Err("rack:MAX_PER:1".into()));
@@ -608,10 +488,8 @@ fn naive(
     for constraint in constraints {
         let field = constraint.field();
         let value = candidate.value(field).map(|v| v.into_owned());
-        let placed_values: Vec<Option<String>> = placed
-            .iter()
-            .map(|p| p.value(field).map(|v| v.into_owned()))
-            .collect();
+        let placed_values: Vec<Option<String>> =
+            placed.iter().map(|p| p.value(field).map(|v| v.into_owned())).collect();
         let mut counts: HashMap<&str, u32> = HashMap::new();
         for v in placed_values.iter().flatten() {
             *counts.entry(v.as_str()).or_default() += 1;
@@ -652,14 +530,12 @@ fn arb_attributes() -> impl Strategy<Value = Vec<Attribute>> {
     let ports = prop::option::of(
         prop::sample::select(vec![vec![(1, 2)], vec![(1, 2), (4, 4)]]).prop_map(|v| ranges("ports", &v)),
     );
-    let tags = prop::option::of(
-        prop::sample::select(vec![vec!["a"], vec!["a", "b"]]).prop_map(|v| set("tags", &v)),
-    );
+    let tags =
+        prop::option::of(prop::sample::select(vec![vec!["a"], vec!["a", "b"]]).prop_map(|v| set("tags", &v)));
     // Sometimes a second `rack`, which must be ignored.
     let shadow = prop::option::of(Just(text("rack", "r9")));
-    (rack, zone, ports, tags, shadow).prop_map(|(r, z, p, t, s)| {
-        [r, z, p, t, s].into_iter().flatten().collect()
-    })
+    (rack, zone, ports, tags, shadow)
+        .prop_map(|(r, z, p, t, s)| [r, z, p, t, s].into_iter().flatten().collect())
 }
 
 fn arb_agent() -> impl Strategy<Value = (String, Vec<Attribute>)> {
@@ -675,19 +551,10 @@ fn arb_constraint() -> impl Strategy<Value = Constraint> {
             let field = field.to_owned();
             match op {
                 0 => Constraint::Unique { field },
-                1 => Constraint::Cluster {
-                    field,
-                    value: groups.map(|_| value.to_owned()),
-                },
+                1 => Constraint::Cluster { field, value: groups.map(|_| value.to_owned()) },
                 2 => Constraint::GroupBy { field, groups },
-                3 => Constraint::Like {
-                    field,
-                    regex: Pattern::new(regex).unwrap(),
-                },
-                4 => Constraint::Unlike {
-                    field,
-                    regex: Pattern::new(regex).unwrap(),
-                },
+                3 => Constraint::Like { field, regex: Pattern::new(regex).unwrap() },
+                4 => Constraint::Unlike { field, regex: Pattern::new(regex).unwrap() },
                 _ => Constraint::MaxPer { field, max: n },
             }
         },

@@ -63,8 +63,10 @@ impl ServiceSpec {
     /// Parses a spec from text.
     pub fn parse(text: &str, format: SpecFormat, origin: &str) -> Result<Self, SpecError> {
         match format {
-            SpecFormat::Toml => toml::from_str(text)
-                .map_err(|e| SpecError::Toml { origin: origin.to_owned(), message: e.to_string().trim_end().to_owned() }),
+            SpecFormat::Toml => toml::from_str(text).map_err(|e| SpecError::Toml {
+                origin: origin.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            }),
             SpecFormat::Yaml => serde_norway::from_str(text)
                 .map_err(|e| SpecError::Yaml { origin: origin.to_owned(), message: e.to_string() }),
         }
@@ -74,7 +76,8 @@ impl ServiceSpec {
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let shown = path.display().to_string();
         let format = SpecFormat::of(path).ok_or_else(|| SpecError::UnknownFormat { path: shown.clone() })?;
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: shown.clone(), source })?;
         Self::parse(&text, format, &shown)
     }
 }
@@ -128,7 +131,10 @@ http = { port = "http", path = "/" }
         let text = HELLO.replace("mem_mb = 32", "memory = 32");
         let err = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap_err().to_string();
         assert!(err.starts_with("hello.toml:"), "{err}");
-        assert!(err.contains("memory") && err.contains("mem_mb"), "names the unknown field and the expected ones: {err}");
+        assert!(
+            err.contains("memory") && err.contains("mem_mb"),
+            "names the unknown field and the expected ones: {err}"
+        );
         assert!(err.contains("line"), "{err}");
     }
 }

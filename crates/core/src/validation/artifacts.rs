@@ -2,7 +2,7 @@
 //! `file://`, with something after the scheme), checksums that are SHA-256 digests in hex,
 //! and output files that stay inside the sandbox.
 
-use super::{pod_path, sandbox_path_problem, ValidationError};
+use super::{ValidationError, pod_path, sandbox_path_problem};
 use crate::spec::{ArtifactSpec, ServiceSpec};
 
 /// Schemes the fetcher is expected to handle.
@@ -29,14 +29,13 @@ fn check_artifact(path: &str, artifact: &ArtifactSpec) -> Vec<ValidationError> {
             "set url to an http://, https:// or file:// URL (e.g. \"https://example.com/app.tar.gz\")",
         ));
     }
-    if let Some(sha) = &artifact.sha256 {
-        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            errors.push(ValidationError::new(
-                format!("{path}.sha256"),
-                format!("{sha:?} is not a SHA-256 digest (64 hex digits)"),
-                "set sha256 to the output of `sha256sum FILE` (64 hex digits), or remove it",
-            ));
-        }
+    let not_a_digest = |sha: &&String| sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(sha) = artifact.sha256.as_ref().filter(not_a_digest) {
+        errors.push(ValidationError::new(
+            format!("{path}.sha256"),
+            format!("{sha:?} is not a SHA-256 digest (64 hex digits)"),
+            "set sha256 to the output of `sha256sum FILE` (64 hex digits), or remove it",
+        ));
     }
     if let Some(problem) = artifact.output_file.as_deref().and_then(sandbox_path_problem) {
         errors.push(ValidationError::new(
@@ -65,7 +64,8 @@ fn url_problem(url: &str) -> Option<String> {
     if scheme == "file://" && !rest.starts_with('/') {
         return Some(format!("{url:?} is not an absolute file:// URL (file:///path)"));
     }
-    let nothing_after = if scheme == "file://" { rest == "/" } else { rest.is_empty() || rest.starts_with('/') };
+    let nothing_after =
+        if scheme == "file://" { rest == "/" } else { rest.is_empty() || rest.starts_with('/') };
     if nothing_after {
         return Some(format!("{url:?} has no host or path after {scheme}"));
     }
@@ -89,12 +89,26 @@ mod tests {
         for good in ["http://h/a", "https://example.com:8443/x.tgz?sig=1", "file:///opt/a.tar.gz"] {
             assert_eq!(with_artifact(|a| a.url = good.to_owned()), [], "{good}");
         }
-        assert_eq!(with_artifact(|a| a.sha256 = Some("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".to_owned())), []);
+        assert_eq!(
+            with_artifact(|a| a.sha256 =
+                Some("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".to_owned())),
+            []
+        );
     }
 
     #[test]
     fn bad_urls_are_named_with_the_fix() {
-        for bad in ["", "ftp://h/a", "s3://bucket/key", "example.com/a", "https://", "http:///a", "file://a", "file:///", "https://h/a b"] {
+        for bad in [
+            "",
+            "ftp://h/a",
+            "s3://bucket/key",
+            "example.com/a",
+            "https://",
+            "http:///a",
+            "file://a",
+            "file:///",
+            "https://h/a b",
+        ] {
             assert_one(
                 with_artifact(|a| a.url = bad.to_owned()),
                 "pods[hello].artifacts[0].url",
@@ -119,7 +133,11 @@ mod tests {
         for bad in ["/usr/bin/probe", "../probe", "bin/../../probe", ""] {
             let mut spec = base();
             pod(&mut spec, "hello").artifacts[1].output_file = Some(bad.to_owned());
-            assert_one(check(&spec), "pods[hello].artifacts[1].output_file", &["set output_file to a file name"]);
+            assert_one(
+                check(&spec),
+                "pods[hello].artifacts[1].output_file",
+                &["set output_file to a file name"],
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 //! absolute; interval and timeout are finite and above 0, delay and grace period finite
 //! and at least 0; a health check tolerates at least one failure before killing.
 
-use super::{non_negative, positive, task_path, ValidationError};
+use super::{ValidationError, non_negative, positive, task_path};
 use crate::spec::{CheckSpec, ServiceSpec, TaskSpec};
 
 /// Checks every task's health and readiness checks.
@@ -34,8 +34,11 @@ fn check_one(path: &str, check: &CheckSpec, task: &TaskSpec, health: bool) -> Ve
     .flatten()
     .collect();
     if kinds.len() != 1 {
-        let problem =
-            if kinds.is_empty() { "has no probe".to_owned() } else { format!("has {} probes", kinds.join(" and ")) };
+        let problem = if kinds.is_empty() {
+            "has no probe".to_owned()
+        } else {
+            format!("has {} probes", kinds.join(" and "))
+        };
         errors.push(ValidationError::new(
             path,
             problem,
@@ -49,11 +52,16 @@ fn check_one(path: &str, check: &CheckSpec, task: &TaskSpec, health: bool) -> Ve
             "set command to a shell command that exits 0 when the task is good",
         ));
     }
-    let probes = [check.http.as_ref().map(|h| ("http", &h.port)), check.tcp.as_ref().map(|t| ("tcp", &t.port))];
+    let probes =
+        [check.http.as_ref().map(|h| ("http", &h.port)), check.tcp.as_ref().map(|t| ("tcp", &t.port))];
     for (kind, port) in probes.into_iter().flatten() {
         if !task.ports.iter().any(|p| &p.name == port) {
             let ports: Vec<&str> = task.ports.iter().map(|p| p.name.as_str()).collect();
-            let has = if ports.is_empty() { "the task has no ports".to_owned() } else { format!("its ports: {}", ports.join(", ")) };
+            let has = if ports.is_empty() {
+                "the task has no ports".to_owned()
+            } else {
+                format!("its ports: {}", ports.join(", "))
+            };
             errors.push(ValidationError::new(
                 format!("{path}.{kind}.port"),
                 format!("{port:?} is not a port of task {:?} ({has})", task.name),
@@ -75,7 +83,8 @@ fn check_one(path: &str, check: &CheckSpec, task: &TaskSpec, health: bool) -> Ve
         ("grace_period_secs", check.grace_period_secs, false),
     ];
     for (name, value, above_zero) in numbers {
-        let (ok, bound) = if above_zero { (positive(value), "more than 0") } else { (non_negative(value), "at least 0") };
+        let (ok, bound) =
+            if above_zero { (positive(value), "more than 0") } else { (non_negative(value), "at least 0") };
         if !ok {
             errors.push(ValidationError::new(
                 format!("{path}.{name}"),
@@ -129,7 +138,11 @@ mod tests {
 
     #[test]
     fn no_probe_or_two_probes_are_named_with_the_fix() {
-        assert_one(health(|c| c.tcp = None), HEALTH, &["has no probe", "exactly one of command, http or tcp"]);
+        assert_one(
+            health(|c| c.tcp = None),
+            HEALTH,
+            &["has no probe", "exactly one of command, http or tcp"],
+        );
         let error = assert_one(
             readiness(|c| c.tcp = Some(TcpCheckSpec { port: "http".to_owned() })),
             READINESS,
@@ -179,8 +192,16 @@ mod tests {
     #[test]
     fn bad_durations_are_named_with_the_fix() {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert_one(health(|c| c.interval_secs = bad), &format!("{HEALTH}.interval_secs"), &["set interval_secs"]);
-            assert_one(readiness(|c| c.timeout_secs = bad), &format!("{READINESS}.timeout_secs"), &["set timeout_secs"]);
+            assert_one(
+                health(|c| c.interval_secs = bad),
+                &format!("{HEALTH}.interval_secs"),
+                &["set interval_secs"],
+            );
+            assert_one(
+                readiness(|c| c.timeout_secs = bad),
+                &format!("{READINESS}.timeout_secs"),
+                &["set timeout_secs"],
+            );
         }
         for bad in [-1.0, f64::NAN, f64::INFINITY] {
             assert_one(health(|c| c.delay_secs = bad), &format!("{HEALTH}.delay_secs"), &["set delay_secs"]);

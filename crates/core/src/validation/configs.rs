@@ -2,8 +2,8 @@
 //! relative paths that stay inside the sandbox, and templates compile.
 
 use super::{
-    duplicates, label_fix, label_problem, path_parts, sandbox_path_problem, task_path, template_problem,
-    ValidationError, TEMPLATE_FIX,
+    TEMPLATE_FIX, ValidationError, duplicates, label_fix, label_problem, path_parts, sandbox_path_problem,
+    task_path, template_problem,
 };
 use crate::spec::ServiceSpec;
 
@@ -14,12 +14,20 @@ pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
         for task in &pod.tasks {
             let path = task_path(pod, task);
             let config_path = |i: usize, name: &str| {
-                if name.is_empty() { format!("{path}.configs[{i}]") } else { format!("{path}.configs[{name}]") }
+                if name.is_empty() {
+                    format!("{path}.configs[{i}]")
+                } else {
+                    format!("{path}.configs[{name}]")
+                }
             };
             for (i, config) in task.configs.iter().enumerate() {
                 let config_path = config_path(i, &config.name);
                 if let Some(problem) = label_problem(&config.name) {
-                    errors.push(ValidationError::new(format!("{config_path}.name"), problem, label_fix("config")));
+                    errors.push(ValidationError::new(
+                        format!("{config_path}.name"),
+                        problem,
+                        label_fix("config"),
+                    ));
                 }
                 if let Some(problem) = sandbox_path_problem(&config.dest) {
                     errors.push(ValidationError::new(
@@ -29,7 +37,11 @@ pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
                     ));
                 }
                 if let Some(problem) = template_problem(&config.template) {
-                    errors.push(ValidationError::new(format!("{config_path}.template"), problem, TEMPLATE_FIX));
+                    errors.push(ValidationError::new(
+                        format!("{config_path}.template"),
+                        problem,
+                        TEMPLATE_FIX,
+                    ));
                 }
             }
             for (config, name) in duplicates(&task.configs, |config| config.name.as_str()) {
@@ -89,7 +101,11 @@ mod tests {
     fn a_bad_name_is_named_with_the_fix() {
         let mut spec = base();
         task(&mut spec, "hello", "server").configs[0].name = "my settings".to_owned();
-        assert_one(check(&spec), "pods[hello].tasks[server].configs[my settings].name", &["' '", "name the config"]);
+        assert_one(
+            check(&spec),
+            "pods[hello].tasks[server].configs[my settings].name",
+            &["' '", "name the config"],
+        );
     }
 
     #[test]
@@ -108,7 +124,11 @@ mod tests {
         for bad in ["/etc/hello.conf", "../hello.conf", "conf/../../x", ""] {
             let mut spec = base();
             task(&mut spec, "hello", "server").configs[0].dest = bad.to_owned();
-            assert_one(check(&spec), "pods[hello].tasks[server].configs[settings].dest", &["set dest to a path"]);
+            assert_one(
+                check(&spec),
+                "pods[hello].tasks[server].configs[settings].dest",
+                &["set dest to a path"],
+            );
         }
     }
 
@@ -119,7 +139,7 @@ mod tests {
         assert_one(
             check(&spec),
             "pods[hello].tasks[server].configs[settings].template",
-            &["template syntax error at line", "fix the template syntax"],
+            &["template does not compile at line", "fix the template syntax"],
         );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Port variables that are not shell identifiers are reported by the ports rule.
 
-use super::{is_env_key, task_path, template_problem, ValidationError, TEMPLATE_FIX};
+use super::{TEMPLATE_FIX, ValidationError, is_env_key, task_path, template_problem};
 use crate::spec::ServiceSpec;
 use std::collections::BTreeMap;
 
@@ -113,7 +113,7 @@ mod tests {
         assert_one(
             check(&spec),
             "pods[hello].tasks[server].env[X]",
-            &["template syntax error at line 1", "fix the template syntax"],
+            &["template does not compile at line 1", "fix the template syntax"],
         );
     }
 }

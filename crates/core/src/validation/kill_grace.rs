@@ -1,6 +1,6 @@
 //! A task's kill grace period, when set, is a finite number of seconds of at least 0.
 
-use super::{non_negative, task_path, ValidationError};
+use super::{ValidationError, non_negative, task_path};
 use crate::spec::ServiceSpec;
 
 /// Checks every task's kill_grace_secs.

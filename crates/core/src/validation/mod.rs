@@ -2,8 +2,8 @@
 //! update from one spec to the next must meet.
 //!
 //! Parsing ([`crate::spec`]) only checks shapes and field names; this module checks
-//! values. Each rule lives in its own file and is registered in [`SPEC_RULES`] or
-//! [`UPDATE_RULES`]; [`validate`] and [`validate_update`] run all of them and return every
+//! values. Each rule lives in its own file and is registered in `SPEC_RULES` or
+//! `UPDATE_RULES`; [`validate`] and [`validate_update`] run all of them and return every
 //! error, not just the first, so an operator fixes a spec in one round. A
 //! [`ValidationError`] names the field by its path (`pods[hello].tasks[server].cpus`),
 //! says what is wrong and how to fix it.
@@ -207,15 +207,14 @@ fn path_parts(path: &str) -> Vec<&str> {
 }
 
 /// What is wrong with a template's syntax, if anything: the compiler's message with the
-/// line it points at. Templates use minijinja (Jinja2 syntax); only syntax is checked
-/// here, since variables exist only when an instance is rendered.
+/// line it points at. The check is the renderer's own ([`crate::template::Renderer::check`]),
+/// so validation accepts exactly what rendering will parse (including its special case for
+/// bash's `${#VAR}`). Only syntax is checked: values exist only when an instance is rendered.
 fn template_problem(source: &str) -> Option<String> {
-    let env = minijinja::Environment::new();
-    let err = env.template_from_str(source).err()?;
-    let detail = err.detail().map(str::to_owned).unwrap_or_else(|| err.kind().to_string());
-    Some(match err.line() {
-        Some(line) => format!("template syntax error at line {line}: {detail}"),
-        None => format!("template syntax error: {detail}"),
+    let error = crate::template::Renderer::new().check("template", source).err()?;
+    Some(match error.line {
+        Some(line) => format!("template does not compile at line {line}: {}", error.message),
+        None => format!("template does not compile: {}", error.message),
     })
 }
 
@@ -307,7 +306,7 @@ mem_mb = 32
 
 [[pods.tasks]]
 name = "server"
-command = "./hello --port $PORT_HTTP --id {{ pod_index }}"
+command = "./hello --port $PORT_HTTP --id {{ index }}"
 cpus = 0.5
 mem_mb = 256
 disk_mb = 100
@@ -323,13 +322,13 @@ env = "ADMIN_PORT"
 
 [pods.tasks.env]
 LOG_LEVEL = "info"
-NODE_NAME = "{{ pod_name }}-{{ pod_index }}"
+NODE_NAME = "{{ instance }}"
 
 [[pods.tasks.configs]]
 name = "settings"
 template = """
 listen = {{ ports.http }}
-{% if debug %}debug = true{% endif %}
+{% if params.DEBUG is defined %}debug = true{% endif %}
 """
 dest = "conf/hello.conf"
 
@@ -395,7 +394,11 @@ tasks = ["backup"]
     /// Asserts that `errors` is exactly one error, on `field`, whose message (problem and
     /// fix) mentions every one of `mentions`; returns it.
     #[track_caller]
-    pub(crate) fn assert_one(errors: Vec<ValidationError>, field: &str, mentions: &[&str]) -> ValidationError {
+    pub(crate) fn assert_one(
+        errors: Vec<ValidationError>,
+        field: &str,
+        mentions: &[&str],
+    ) -> ValidationError {
         assert_eq!(errors.len(), 1, "expected one error on {field}, got {errors:#?}");
         let error = errors.into_iter().next().unwrap();
         assert_eq!(error.field, field, "{error}");
@@ -457,6 +460,13 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_port_may_move_to_another_fixed_port() {
+        let mut new = base();
+        task(&mut new, "hello", "server").ports[1].port = 9191;
+        assert_eq!(validate_update(&base(), &new, UpdateOptions::default()), Ok(()));
+    }
+
+    #[test]
     fn an_error_shows_field_problem_and_fix() {
         let error = ValidationError::new(
             "pods[hello].tasks[server].cpus",
@@ -503,7 +513,7 @@ mod tests {
     fn a_template_error_names_its_line() {
         assert_eq!(template_problem("a {{ b }}\n{% if c %}d{% endif %}"), None);
         let problem = template_problem("line one\nline two {{ oops\n").unwrap();
-        assert!(problem.starts_with("template syntax error at line 2:"), "{problem}");
+        assert!(problem.starts_with("template does not compile at line 2: syntax error:"), "{problem}");
     }
 
     #[test]

@@ -9,16 +9,11 @@
 //! | `UNLIKE`   | required: a regex matching whole values | `rack:UNLIKE:r3`    |
 //! | `MAX_PER`  | required: instances per value, ≥ 1      | `hostname:MAX_PER:2`|
 //!
-//! The syntax check here accepts what the placement module's parser accepts: the operator's
-//! case is ignored, the field and operator are trimmed, the value is everything after the
-//! second `:` (so a regex may contain `:`), and an empty value is no value. Regexes are
-//! compiled alone and anchored, as placement matches them.
+//! The verdict is the placement parser's ([`crate::placement::Constraint::parse`]), so the
+//! two can never disagree; this rule only words it as a problem and a fix.
 
-use super::{pod_path, ValidationError};
+use super::{ValidationError, pod_path};
 use crate::spec::ServiceSpec;
-
-/// The operators, as written in specs.
-const OPERATORS: [&str; 6] = ["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER"];
 
 /// Checks every pod type's placement constraints.
 pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
@@ -37,59 +32,53 @@ pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
     errors
 }
 
-/// What is wrong with one constraint, and the fix.
+/// What is wrong with one constraint, and the fix: the placement parser decides, this
+/// rule words its verdict as a problem and a fix.
 fn check_constraint(constraint: &str) -> Result<(), (String, String)> {
-    let mut parts = constraint.splitn(3, ':');
-    let field = parts.next().unwrap_or_default().trim();
-    let operator = parts.next().map(str::trim).unwrap_or_default();
-    let value = parts.next().filter(|v| !v.is_empty());
-    if field.is_empty() || operator.is_empty() {
-        return Err((
+    use crate::placement::{Constraint, ConstraintError, Operator};
+    let Err(error) = Constraint::parse(constraint) else { return Ok(()) };
+    Err(match error {
+        ConstraintError::Malformed { .. } => (
             "is not FIELD:OPERATOR[:VALUE]".to_owned(),
             "write the constraint as FIELD:OPERATOR[:VALUE], e.g. \"hostname:UNIQUE\" or \"rack:GROUP_BY:3\""
                 .to_owned(),
-        ));
-    }
-    let Some(operator) = OPERATORS.into_iter().find(|op| op.eq_ignore_ascii_case(operator)) else {
-        return Err((
-            format!("has the unknown operator {operator:?}"),
-            format!("use one of {}", OPERATORS.join(", ")),
-        ));
-    };
-    match (operator, value) {
-        ("UNIQUE", Some(_)) => Err((
-            "gives UNIQUE a value, which it does not take".to_owned(),
-            format!("write it as \"{field}:UNIQUE\""),
-        )),
-        ("LIKE" | "UNLIKE", None) => Err((
-            format!("has no value, and {operator} needs a regular expression"),
-            format!("write it as \"{field}:{operator}:REGEX\", e.g. \"{field}:{operator}:rack-[12]\""),
-        )),
-        ("MAX_PER", None) => Err((
-            "has no value, and MAX_PER needs the most instances per value".to_owned(),
-            format!("write it as \"{field}:MAX_PER:N\", e.g. \"{field}:MAX_PER:2\""),
-        )),
-        ("GROUP_BY" | "MAX_PER", Some(value)) if !value.trim().parse::<u32>().is_ok_and(|n| n > 0) => Err((
+        ),
+        ConstraintError::UnknownOperator { operator, .. } => {
+            let names: Vec<&str> = Operator::ALL.iter().map(|o| o.as_str()).collect();
+            (format!("has the unknown operator {operator:?}"), format!("use one of {}", names.join(", ")))
+        }
+        ConstraintError::UnexpectedValue { field, operator, .. } => (
+            format!("gives {operator} a value, which it does not take"),
+            format!("write it as \"{field}:{operator}\""),
+        ),
+        ConstraintError::MissingValue { field, operator, expected, .. } => {
+            let placeholder =
+                if matches!(operator, Operator::Like | Operator::Unlike) { "REGEX" } else { "N" };
+            let example = if placeholder == "REGEX" { "rack-[12]" } else { "2" };
+            (
+                format!("has no value, and {operator} needs {expected}"),
+                format!(
+                    "write it as \"{field}:{operator}:{placeholder}\", e.g. \"{field}:{operator}:{example}\""
+                ),
+            )
+        }
+        ConstraintError::InvalidNumber { field, operator, value, example, .. } => (
             format!("has the value {value:?}, and {operator} needs a whole number of at least 1"),
-            format!("write it as \"{field}:{operator}:N\", e.g. \"{field}:{operator}:3\""),
-        )),
-        ("LIKE" | "UNLIKE", Some(value)) => regex_problem(value).map_or(Ok(()), |problem| {
-            Err((
-                format!("has an invalid regular expression: {problem}"),
+            format!("write it as \"{field}:{operator}:N\", e.g. \"{field}:{operator}:{example}\""),
+        ),
+        ConstraintError::InvalidRegex { source, .. } => {
+            // The regex crate's messages span lines (the pattern, a caret, the error): keep the last.
+            let shown = source.to_string();
+            let last = shown.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or(&shown).trim();
+            (
+                format!(
+                    "has an invalid regular expression: {}",
+                    last.strip_prefix("error: ").unwrap_or(last)
+                ),
                 "fix the regular expression (Rust regex syntax, matched against the whole value)".to_owned(),
-            ))
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// What is wrong with a LIKE/UNLIKE regex, if anything: it must compile alone (so `a)|(b`
-/// is not balanced by the anchors) and anchored.
-fn regex_problem(pattern: &str) -> Option<String> {
-    let error = regex::Regex::new(pattern).err().or_else(|| regex::Regex::new(&format!(r"\A(?:{pattern})\z")).err())?;
-    // The regex crate's messages span lines (the pattern, a caret, the error): keep the last.
-    let shown = error.to_string();
-    Some(shown.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or(&shown).trim().to_owned())
+            )
+        }
+    })
 }
 
 #[cfg(test)]
@@ -162,6 +151,7 @@ mod tests {
             assert!(error.problem.contains("invalid regular expression"), "{error}");
             assert!(error.fix.contains("fix the regular expression"), "{error}");
             assert!(!error.to_string().contains('\n'), "one line: {error}");
+            assert!(!error.problem.contains("error: "), "no repeated prefix: {error}");
         }
     }
 }

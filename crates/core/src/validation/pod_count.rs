@@ -3,7 +3,7 @@
 //! (every instance is a step of the deploy plan and a set of reservations in the state
 //! store).
 
-use super::{pod_path, ValidationError};
+use super::{ValidationError, pod_path};
 use crate::spec::ServiceSpec;
 
 /// Most instances a pod type may have.

@@ -1,7 +1,7 @@
 //! A service has at least one pod type, and pod type names are unique DNS labels: an
 //! instance is `<pod>-<index>` and its tasks' ids and hostnames start with it.
 
-use super::{duplicates, name_fix, name_problem, ValidationError};
+use super::{ValidationError, duplicates, name_fix, name_problem};
 use crate::spec::ServiceSpec;
 
 /// Checks that there are pod types and that their names are valid and unique.
@@ -15,7 +15,11 @@ pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
     }
     let invalid = spec.pods.iter().enumerate().filter_map(|(i, pod)| {
         name_problem(&pod.name).map(|problem| {
-            let field = if pod.name.is_empty() { format!("pods[{i}].name") } else { format!("pods[{}].name", pod.name) };
+            let field = if pod.name.is_empty() {
+                format!("pods[{i}].name")
+            } else {
+                format!("pods[{}].name", pod.name)
+            };
             ValidationError::new(field, problem, name_fix("pod type"))
         })
     });

@@ -3,7 +3,7 @@
 //! starts with a letter and has only letters, digits, `-` and `_`, so that its default
 //! variable `PORT_<NAME>` is a shell identifier; an explicit `env` must be one too.
 
-use super::{is_env_key, task_path, ValidationError};
+use super::{ValidationError, is_env_key, task_path};
 use crate::spec::{PodSpec, PortSpec, ServiceSpec, TaskSpec};
 use std::collections::BTreeMap;
 
@@ -128,10 +128,10 @@ mod tests {
     #[test]
     fn a_fixed_port_used_twice_in_a_pod_is_named_with_the_fix() {
         let mut spec = base();
-        task(&mut spec, "hello", "init").ports.push(port("debug", 9090));
+        task(&mut spec, "hello", "backup").ports.push(port("debug", 9090));
         assert_one(
             check(&spec),
-            "pods[hello].tasks[init].ports[debug].port",
+            "pods[hello].tasks[backup].ports[debug].port",
             &["9090 is already the fixed port \"admin\" of task \"server\"", "or 0 for any port"],
         );
     }
@@ -148,6 +148,10 @@ mod tests {
 
         let mut spec = base();
         task(&mut spec, "proxy", "proxy").ports[0].env = Some("WEB-PORT".to_owned());
-        assert_one(check(&spec), "pods[proxy].tasks[proxy].ports[web].env", &["not a shell variable", "set env to"]);
+        assert_one(
+            check(&spec),
+            "pods[proxy].tasks[proxy].ports[web].env",
+            &["not a shell variable", "set env to"],
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! offer is evaluated), so any positive amount is accepted here; the fixes suggest the
 //! usual minimums.
 
-use super::{non_negative, positive, task_path, ValidationError};
+use super::{ValidationError, non_negative, positive, task_path};
 use crate::spec::ServiceSpec;
 
 /// Checks every task's cpus, mem_mb and disk_mb.

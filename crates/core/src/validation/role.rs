@@ -42,7 +42,9 @@ fn role_problem(role: &str) -> Option<String> {
     if role.contains("//") {
         return Some(format!("{role:?} has an empty part ('//')"));
     }
-    if let Some(part) = role.split('/').find(|part| matches!(*part, "." | ".." | "*") || part.starts_with('-')) {
+    if let Some(part) =
+        role.split('/').find(|part| matches!(*part, "." | ".." | "*") || part.starts_with('-'))
+    {
         return Some(format!("{role:?} has the invalid part {part:?}"));
     }
     None
@@ -64,7 +66,9 @@ mod tests {
 
     #[test]
     fn invalid_roles_are_named_with_the_fix() {
-        for bad in ["", "*", ".", "..", "-x", "a b", "a\tb", "/a", "a/", "a//b", "a/./b", "a/../b", "a/*", "a/-b"] {
+        for bad in
+            ["", "*", ".", "..", "-x", "a b", "a\tb", "/a", "a/", "a//b", "a/./b", "a/../b", "a/*", "a/-b"]
+        {
             let mut spec = base();
             spec.role = Some(bad.to_owned());
             assert_one(check(&spec), "role", &["set role to"]);

@@ -1,12 +1,15 @@
 //! The service name becomes the framework name, the prefix of every task id and part of
 //! hostnames, so it must be a DNS label.
 
-use super::{name_fix, name_problem, ValidationError};
+use super::{ValidationError, name_fix, name_problem};
 use crate::spec::ServiceSpec;
 
 /// Checks the service name.
 pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
-    name_problem(&spec.name).map(|problem| ValidationError::new("name", problem, name_fix("service"))).into_iter().collect()
+    name_problem(&spec.name)
+        .map(|problem| ValidationError::new("name", problem, name_fix("service")))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Every pod type has at least one task, and task names are DNS labels unique in their pod
 //! type: task ids and hostnames are built from the service, instance and task names.
 
-use super::{duplicates, name_fix, name_problem, pod_path, ValidationError};
+use super::{ValidationError, duplicates, name_fix, name_problem, pod_path};
 use crate::spec::ServiceSpec;
 
 /// Checks that every pod type has tasks and that their names are valid and unique.

@@ -1,13 +1,16 @@
 //! The Unix users tasks run as (service-wide and per pod type), when set, must be plausible
 //! user names: the agent fails every launch of a task whose user cannot exist.
 
-use super::{pod_path, ValidationError};
+use super::{ValidationError, pod_path};
 use crate::spec::ServiceSpec;
 
 /// Checks the service's and every pod type's `user`.
 pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
     let service = spec.user.as_deref().map(|user| ("user".to_owned(), user));
-    let pods = spec.pods.iter().filter_map(|pod| pod.user.as_deref().map(|user| (format!("{}.user", pod_path(pod)), user)));
+    let pods = spec
+        .pods
+        .iter()
+        .filter_map(|pod| pod.user.as_deref().map(|user| (format!("{}.user", pod_path(pod)), user)));
     service
         .into_iter()
         .chain(pods)
@@ -27,12 +30,10 @@ pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
 /// What is wrong with a Unix user name, if anything.
 fn user_problem(user: &str) -> Option<String> {
     if user.is_empty() {
-        Some("is empty".to_owned())
-    } else if let Some(c) = user.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, ':' | '/')) {
-        Some(format!("{user:?} contains {c:?}, which no Unix user name has"))
-    } else {
-        None
+        return Some("is empty".to_owned());
     }
+    let bad = user.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, ':' | '/'))?;
+    Some(format!("{user:?} contains {bad:?}, which no Unix user name has"))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! in one another (a volume mounted inside another would hide or be hidden by it); sizes
 //! are finite numbers of MB above 0.
 
-use super::{duplicates, label_fix, label_problem, path_parts, pod_path, positive, sandbox_path_problem};
 use super::ValidationError;
+use super::{duplicates, label_fix, label_problem, path_parts, pod_path, positive, sandbox_path_problem};
 use crate::spec::{PodSpec, ServiceSpec, VolumeSpec};
 
 /// Checks every pod type's volumes.
@@ -133,11 +133,19 @@ mod tests {
     fn nested_paths_are_named_with_the_fix() {
         let mut spec = base();
         pod(&mut spec, "hello").volumes.push(volume("db", "data/db"));
-        assert_one(check(&spec), "pods[hello].volumes[db].path", &["inside volume \"data\"", "its own directory"]);
+        assert_one(
+            check(&spec),
+            "pods[hello].volumes[db].path",
+            &["inside volume \"data\"", "its own directory"],
+        );
 
         let mut spec = base();
         pod(&mut spec, "hello").volumes.push(volume("var", "var"));
-        assert_one(check(&spec), "pods[hello].volumes[var].path", &["contains volume \"logs\"", "its own directory"]);
+        assert_one(
+            check(&spec),
+            "pods[hello].volumes[var].path",
+            &["contains volume \"logs\"", "its own directory"],
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub(crate) enum ExecKind {
 pub(crate) struct TaskRun {
     pub(crate) info: TaskInfo,
     pub(crate) state: TaskState,
+    /// The nested container of a task-group task (its parent is the executor's).
+    pub(crate) container_id: Option<String>,
     pub(crate) process: Option<ProcessHandle>,
     pub(crate) kill_requested: bool,
     pub(crate) latest: Option<TaskStatus>,
@@ -176,9 +178,18 @@ pub(crate) fn record_and_queue(
         else {
             return;
         };
+        let nested = run.tasks.get(&status.task_id).and_then(|t| t.container_id.clone());
+        let container_id = match nested {
+            Some(value) => ContainerId {
+                value,
+                parent: Some(Box::new(ContainerId { value: run.container_id.clone(), parent: None })),
+            },
+            None => ContainerId { value: run.container_id.clone(), parent: None },
+        };
+        let pid = pid.or_else(|| run.custom.process.as_ref().map(ProcessHandle::pid));
         if status.container_status.is_none() {
             status.container_status = Some(ContainerStatus {
-                container_id: Some(ContainerId { value: run.container_id.clone(), parent: None }),
+                container_id: Some(container_id),
                 network_infos: vec![NetworkInfo {
                     ip_addresses: vec![IpAddress {
                         protocol: Some(IpProtocol::Ipv4),
@@ -247,16 +258,27 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
         }
         (Some(executor), group) if executor.kind == Some(herd_mesos_api::ExecutorType::Custom) || !group => {
             let new = fw.executors.get(&executor.executor_id).is_none_or(|r| r.exited);
+            let executor = with_defaults(executor);
             let run = executor_run(agent, fw, &framework_id, &executor, ExecKind::Custom);
             let sandbox = run.sandbox.clone();
-            for task in &request.tasks {
+            let tasks: Vec<TaskInfo> = request
+                .tasks
+                .into_iter()
+                .map(|mut t| {
+                    t.executor = t.executor.map(with_defaults);
+                    if let Some(c) = t.command.as_mut() {
+                        command_defaults(c);
+                    }
+                    t
+                })
+                .collect();
+            for task in &tasks {
                 run.tasks.insert(task.task_id.clone(), task_run(task));
             }
             let events: Vec<ExecutorEvent> = if group {
-                vec![launch_group_event(request.tasks)]
+                vec![launch_group_event(tasks)]
             } else {
-                request
-                    .tasks
+                tasks
                     .into_iter()
                     .map(|task| {
                         let mut event = executor_event(ExecutorEventType::Launch);
@@ -281,7 +303,9 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
             let mut started = Vec::new();
             for task in request.tasks {
                 let sandbox = executor_sandbox.join("tasks").join(task.task_id.as_str());
-                run.tasks.insert(task.task_id.clone(), task_run(&task));
+                let mut task_run = task_run(&task);
+                task_run.container_id = Some(uuid::Uuid::new_v4().to_string());
+                run.tasks.insert(task.task_id.clone(), task_run);
                 started.push((task, sandbox));
             }
             for (task, sandbox) in started {
@@ -298,10 +322,27 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
     }
 }
 
+/// Mesos writes the defaults of the proto fields it knows (`shell: true`, `extract: true`)
+/// into what it hands executors.
+fn command_defaults(cmd: &mut herd_mesos_api::CommandInfo) {
+    cmd.shell.get_or_insert(true);
+    for uri in &mut cmd.uris {
+        uri.extract.get_or_insert(true);
+    }
+}
+
+fn with_defaults(mut executor: ExecutorInfo) -> ExecutorInfo {
+    if let Some(c) = executor.command.as_mut() {
+        command_defaults(c);
+    }
+    executor
+}
+
 fn task_run(task: &TaskInfo) -> TaskRun {
     TaskRun {
         info: task.clone(),
         state: TaskState::TaskStaging,
+        container_id: None,
         process: None,
         kill_requested: false,
         latest: None,
@@ -522,7 +563,15 @@ async fn run_builtin_task(
         }
     };
     let pid = Some(handle.pid());
-    update(&agent, &framework_id, &executor_id, &task_id, TaskState::TaskStarting, UpdateFields::default());
+    let starting_pid = if group_executor.is_none() { pid } else { None };
+    update(
+        &agent,
+        &framework_id,
+        &executor_id,
+        &task_id,
+        TaskState::TaskStarting,
+        UpdateFields { pid: starting_pid, ..UpdateFields::default() },
+    );
     update(
         &agent,
         &framework_id,
@@ -606,10 +655,9 @@ fn builtin_task_ended(
     state: TaskState,
 ) {
     let mut siblings = Vec::new();
-    let exited_default = {
-        let mut inner = agent.lock();
-        let Some(run) = inner.frameworks.get_mut(framework_id).and_then(|f| f.executors.get_mut(executor_id))
-        else {
+    {
+        let inner = agent.lock();
+        let Some(run) = inner.frameworks.get(framework_id).and_then(|f| f.executors.get(executor_id)) else {
             return;
         };
         if run.kind == ExecKind::Default && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled) {
@@ -619,25 +667,73 @@ fn builtin_task_ended(
                 }
             }
         }
-        if run.active_tasks() == 0 && siblings.is_empty() && !run.exited {
-            run.exited = true;
-            run.kind == ExecKind::Default
-        } else {
-            false
-        }
-    };
+    }
     for (id, grace) in siblings {
         kill_builtin(agent, framework_id, executor_id, &id, grace);
     }
-    if exited_default {
-        let _ = agent.to_master.send(AgentMessage::ExecutorExited {
-            agent_id: agent.id.clone(),
-            framework_id: framework_id.clone(),
-            executor_id: executor_id.clone(),
-            status: 0,
-        });
+    maybe_exit(agent, framework_id, executor_id);
+}
+
+/// How long Mesos' executors linger after their last update is acknowledged, to flush what
+/// the executor library still has to send, before terminating.
+const EXECUTOR_LINGER: Duration = Duration::from_secs(1);
+
+/// A built-in executor with no active task left exits: the command executor at once, the
+/// default executor a second after its tasks' updates are all acknowledged (as Mesos'
+/// does); the master hears of the default executor's end (FAILURE to the framework).
+fn maybe_exit(agent: &Arc<Agent>, framework_id: &FrameworkId, executor_id: &ExecutorId) {
+    let kind = {
+        let mut inner = agent.lock();
+        let pending = |inner: &super::AgentInner, run: &ExecutorRun| {
+            run.tasks.keys().any(|t| inner.updates.has_pending(framework_id, t))
+        };
+        let Some(run) = inner.frameworks.get(framework_id).and_then(|f| f.executors.get(executor_id)) else {
+            return;
+        };
+        if run.exited || run.kind == ExecKind::Custom || run.active_tasks() > 0 {
+            drop(inner);
+            return cleanup_if_settled(agent, framework_id, executor_id);
+        }
+        if run.kind == ExecKind::Default && pending(&inner, run) {
+            return;
+        }
+        let run = inner
+            .frameworks
+            .get_mut(framework_id)
+            .and_then(|f| f.executors.get_mut(executor_id))
+            .expect("executor present");
+        if run.kind == ExecKind::Command {
+            run.exited = true;
+        }
+        run.kind
+    };
+    if kind == ExecKind::Command {
+        return cleanup_if_settled(agent, framework_id, executor_id);
     }
-    cleanup_if_settled(agent, framework_id, executor_id);
+    let (agent, framework_id, executor_id) = (Arc::clone(agent), framework_id.clone(), executor_id.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(EXECUTOR_LINGER).await;
+        let exit = {
+            let mut inner = agent.lock();
+            match inner.frameworks.get_mut(&framework_id).and_then(|f| f.executors.get_mut(&executor_id)) {
+                // A new task group may have arrived meanwhile.
+                Some(run) if !run.exited && run.active_tasks() == 0 => {
+                    run.exited = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if exit {
+            let _ = agent.to_master.send(AgentMessage::ExecutorExited {
+                agent_id: agent.id.clone(),
+                framework_id: framework_id.clone(),
+                executor_id: executor_id.clone(),
+                status: 0,
+            });
+            cleanup_if_settled(&agent, &framework_id, &executor_id);
+        }
+    });
 }
 
 /// The kill grace period: the KILL's policy, else the task's, else 3 s.
@@ -818,7 +914,7 @@ pub(crate) fn acknowledged(agent: &Agent, framework_id: &FrameworkId, task_id: &
 }
 
 /// A task's terminal update was acknowledged: forget it, and its executor once empty.
-pub(crate) fn task_settled(agent: &Agent, framework_id: &FrameworkId, task_id: &TaskId) {
+pub(crate) fn task_settled(agent: &Arc<Agent>, framework_id: &FrameworkId, task_id: &TaskId) {
     let executor_id = {
         let mut inner = agent.lock();
         let Some(fw) = inner.frameworks.get_mut(framework_id) else { return };
@@ -830,7 +926,7 @@ pub(crate) fn task_settled(agent: &Agent, framework_id: &FrameworkId, task_id: &
         run.tasks.remove(task_id);
         run.executor_id.clone()
     };
-    cleanup_if_settled(agent, framework_id, &executor_id);
+    maybe_exit(agent, framework_id, &executor_id);
 }
 
 /// Removes an exited executor whose tasks are all acknowledged.

@@ -152,7 +152,7 @@ impl Master {
         if group {
             let mut executor = executor.unwrap_or_default();
             let mut tasks = tasks;
-            let check = validate_group(st, framework_id, agent_id, &mut executor, &mut tasks, pool);
+            let check = validate_group(st, framework_id, agent_id, role, &mut executor, &mut tasks, pool);
             match check {
                 Err(msg) => {
                     for t in &tasks {
@@ -181,7 +181,7 @@ impl Master {
             return;
         }
         for mut task in tasks {
-            match validate_task(st, framework_id, agent_id, &mut task, pool) {
+            match validate_task(st, framework_id, agent_id, role, &mut task, pool) {
                 Err(msg) => {
                     self.master_update(
                         st,
@@ -563,6 +563,7 @@ fn validate_task(
     st: &MasterState,
     framework_id: &FrameworkId,
     agent_id: &AgentId,
+    role: &str,
     task: &mut TaskInfo,
     pool: &Resources,
 ) -> Result<Option<Resources>, String> {
@@ -593,7 +594,9 @@ fn validate_task(
     }
     if !pool.contains(&needed) {
         return Err(format!(
-            "Total resources {needed} required by task and its executor is more than available {pool}"
+            "Total resources {} required by task and its executor is more than available {}",
+            needed.allocate(role),
+            pool.allocate(role)
         ));
     }
     Ok(executor_resources)
@@ -624,6 +627,7 @@ fn validate_group(
     st: &MasterState,
     framework_id: &FrameworkId,
     agent_id: &AgentId,
+    role: &str,
     executor: &mut herd_mesos_api::ExecutorInfo,
     tasks: &mut [TaskInfo],
     pool: &Resources,
@@ -683,7 +687,9 @@ fn validate_group(
     }
     if !pool.contains(&needed) {
         return Err(format!(
-            "Total resources {needed} required by task group and its executor are more than available {pool}"
+            "Total resources {} required by task group and its executor are more than available {}",
+            needed.allocate(role),
+            pool.allocate(role)
         ));
     }
     Ok(executor_resources)

@@ -254,6 +254,7 @@ impl Master {
             fw.info = FrameworkInfo { id: Some(id.clone()), user, checkpoint, ..info };
             fw.suppressed = suppressed;
             fw.failover_deadline = None;
+            fw.reregistered_time = Some(now_secs());
             fw.filters.clear();
             fw.subscription = Some(sub);
             discarded = st.offers.values().filter(|o| o.framework_id == id).map(|o| o.id.clone()).collect();
@@ -270,6 +271,7 @@ impl Master {
                 executors: Default::default(),
                 filters: Vec::new(),
                 registered_time: now_secs(),
+                reregistered_time: None,
             };
             st.frameworks.insert(id.clone(), fw);
         }

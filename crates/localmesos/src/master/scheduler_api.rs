@@ -26,8 +26,7 @@ pub(crate) fn text(status: u16, body: impl Into<String>) -> Response {
 /// Parses a call as Mesos would: JSON syntax first, then the Call message, naming the
 /// missing required fields by their path.
 pub(crate) fn parse_call(body: &[u8]) -> Result<CallEnvelope, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("Failed to parse body into JSON: {e}"))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_syntax_error(body, &e))?;
     serde_path_to_error::deserialize::<_, CallEnvelope>(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner().to_string();
@@ -42,6 +41,26 @@ pub(crate) fn parse_call(body: &[u8]) -> Result<CallEnvelope, String> {
             None => format!("Failed to convert JSON into Call protobuf: {path}: {inner}"),
         }
     })
+}
+
+/// Mesos' wording for a JSON syntax error: `syntax error at line 1 near: <text>`, the text
+/// from the start of the offending token to the end of its line.
+fn json_syntax_error(body: &[u8], e: &serde_json::Error) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+    let mut start = e.column().saturating_sub(1).min(line.len());
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let bytes = line.as_bytes();
+    while start > 0 && bytes[start - 1].is_ascii_alphanumeric() {
+        start -= 1;
+    }
+    format!(
+        "Failed to parse body into JSON: syntax error at line {} near: {}",
+        e.line().max(1),
+        &line[start..]
+    )
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -159,6 +178,9 @@ mod tests {
             parse_call(body).unwrap_err(),
             "Failed to convert JSON into Call protobuf: Missing required fields: accept.operations[0].launch.task_infos[0].name"
         );
-        assert!(parse_call(b"not json").unwrap_err().starts_with("Failed to parse body into JSON: "));
+        assert_eq!(
+            parse_call(b"not json").unwrap_err(),
+            "Failed to parse body into JSON: syntax error at line 1 near: not json"
+        );
     }
 }

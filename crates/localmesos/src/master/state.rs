@@ -49,6 +49,8 @@ pub(crate) struct Framework {
     pub(crate) executors: BTreeMap<(AgentId, ExecutorId), Executor>,
     pub(crate) filters: Vec<Filter>,
     pub(crate) registered_time: f64,
+    /// When the framework last re-subscribed.
+    pub(crate) reregistered_time: Option<f64>,
 }
 
 impl Framework {

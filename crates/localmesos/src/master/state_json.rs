@@ -33,8 +33,8 @@
 //!   `used_resources(_full)` are computed from the frameworks' tasks and executors, so
 //!   that they carry `allocation_info` like Mesos'.
 //! * Frameworks: `pid` is never written (all frameworks are HTTP frameworks, as Mesos omits
-//!   it for them); `recovered` is always false; `reregistered_time` is never written (the
-//!   master does not record re-subscriptions); `unregistered_time` is the time a
+//!   it for them); `recovered` is always false; `reregistered_time` is written once a framework
+//!   re-subscribed; `unregistered_time` is the time a
 //!   framework disconnected while it waits for its failover timeout (computed from its
 //!   failover deadline) and 0.0 for frameworks removed by TEARDOWN (the master does not
 //!   record when); `offer_constraints` is always `{}` (offer constraints are not
@@ -353,6 +353,9 @@ fn framework_json(st: &MasterState, fw: &Framework, completed: bool) -> Value {
     out.insert("failover_timeout".into(), json!(info.failover_timeout.unwrap_or(0.0)));
     out.insert("checkpoint".into(), json!(info.checkpoint.unwrap_or(false)));
     out.insert("registered_time".into(), json!(fw.registered_time));
+    if let Some(t) = fw.reregistered_time {
+        out.insert("reregistered_time".into(), json!(t));
+    }
     out.insert("unregistered_time".into(), json!(unregistered_time(fw)));
     if let Some(principal) = &info.principal {
         out.insert("principal".into(), json!(principal));

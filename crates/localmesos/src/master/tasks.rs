@@ -133,7 +133,8 @@ impl Master {
             status.source = Some(Source::SourceMaster);
             status.reason = Some(Reason::ReasonReconciliation);
             status.agent_id = Some(task.agent_id.clone());
-            status.executor_id = task.latest.as_ref().and_then(|s| s.executor_id.clone());
+            // Command tasks (no ExecutorInfo) are answered without an executor, as Mesos does.
+            status.executor_id = task.info.executor.as_ref().map(|e| e.executor_id.clone());
             status.timestamp = Some(now_secs());
             status.healthy = task.latest.as_ref().and_then(|s| s.healthy);
             status.check_status = task.latest.as_ref().and_then(|s| s.check_status.clone());

@@ -689,7 +689,23 @@ pub fn normalized(resource: &Value) -> Value {
 
 /// Sorted normalized resources, each as canonical text.
 pub fn resource_set(resources: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = resources.iter().map(|r| canon(&normalized(r))).collect();
+    // Quantities of one resource split over several entries (e.g. offered in two offers as
+    // they were freed at different times) are merged first, as Mesos' arithmetic merges them.
+    let mut merged = herd_mesos_api::Resources::new();
+    let mut other = Vec::new();
+    for r in resources {
+        let n = normalized(r);
+        match serde_json::from_value::<herd_mesos_api::Resource>(n.clone()) {
+            Ok(resource) => merged.add(&resource),
+            Err(_) => other.push(n),
+        }
+    }
+    let mut v: Vec<String> = merged
+        .into_vec()
+        .into_iter()
+        .map(|r| canon(&serde_json::to_value(r).unwrap()))
+        .chain(other.iter().map(canon))
+        .collect();
     v.sort();
     v
 }

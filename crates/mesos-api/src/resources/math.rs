@@ -841,16 +841,45 @@ impl Add<Resource> for Resources {
 }
 
 /// Renders like Mesos: `name(role)(allocated: r)[disk]{REV}<SHARED>:value`, e.g.
-/// `cpus(herd-role):0.5`, `ports:[31000-32000]`, `disk(herd-role)[vol-0:data]:64`.
+/// `cpus(allocated: r)(reservations: [(DYNAMIC,r,p,{resource_id: i})]):0.5`,
+/// `ports:[31000-32000]`, `disk(reservations: [(DYNAMIC,r,p)])[vol-0:data]:64`.
 /// The role shown is the current reservation's; scalars show three decimals at most.
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Mesos' own rendering: `cpus(allocated: r)(reservations: [(DYNAMIC,r,p,{k: v})]):0.2`.
         f.write_str(&self.name)?;
-        if let Some(role) = self.reservation_role() {
-            write!(f, "({role})")?;
-        }
         if let Some(role) = self.allocation_info.as_ref().and_then(|a| a.role.as_deref()) {
             write!(f, "(allocated: {role})")?;
+        }
+        let upgraded = self.upgraded();
+        if !upgraded.reservations.is_empty() {
+            f.write_str("(reservations: [")?;
+            for (i, r) in upgraded.reservations.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                let kind = match r.kind {
+                    Some(crate::resources::ReservationType::Static) => "STATIC",
+                    Some(crate::resources::ReservationType::Dynamic) => "DYNAMIC",
+                    _ => "UNKNOWN",
+                };
+                write!(f, "({kind},{}", r.role.as_deref().unwrap_or("*"))?;
+                if let Some(p) = &r.principal {
+                    write!(f, ",{p}")?;
+                }
+                if let Some(labels) = r.labels.as_ref().filter(|l| !l.labels.is_empty()) {
+                    f.write_str(",{")?;
+                    for (j, l) in labels.labels.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{}: {}", l.key, l.value.as_deref().unwrap_or(""))?;
+                    }
+                    f.write_str("}")?;
+                }
+                f.write_str(")")?;
+            }
+            f.write_str("])")?;
         }
         if let Some(disk) = &self.disk {
             fmt_disk(disk, f)?;
@@ -924,7 +953,7 @@ fn fmt_disk(disk: &DiskInfo, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_str("]")
 }
 
-/// Entries separated by `; `, e.g. `cpus(herd-role):0.5; mem:128; ports:[31000-32000]`.
+/// Entries separated by `; `, e.g. `cpus(allocated: r):0.5; mem:128; ports:[31000-32000]`.
 impl fmt::Display for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, r) in self.0.iter().enumerate() {
@@ -1143,7 +1172,10 @@ mod tests {
         let mut r = one.clone();
         let err = r.subtract(&part).expect_err("partial");
         assert!(matches!(err, ResourceError::Indivisible { .. }), "{err}");
-        assert!(err.to_string().contains("disk(herd-role)[vol-0:data]:32"), "{err}");
+        assert!(
+            err.to_string().contains("disk(reservations: [(DYNAMIC,herd-role,p)])[vol-0:data]:32"),
+            "{err}"
+        );
         assert_eq!(r.as_slice(), one.as_slice(), "unchanged after failure");
 
         // Plain reserved disk is not the volume.
@@ -1192,12 +1224,12 @@ mod tests {
             err,
             ResourceError::NotContained {
                 wanted: "cpus:2".to_owned(),
-                available: "cpus(herd-role):0.5; cpus:1".to_owned()
+                available: "cpus(reservations: [(DYNAMIC,herd-role,p)]):0.5; cpus:1".to_owned()
             }
         );
         assert_eq!(
             err.to_string(),
-            "insufficient resources: wanted cpus:2, available cpus(herd-role):0.5; cpus:1"
+            "insufficient resources: wanted cpus:2, available cpus(reservations: [(DYNAMIC,herd-role,p)]):0.5; cpus:1"
         );
         assert_eq!(r.as_slice(), offer.as_slice());
 
@@ -1271,7 +1303,7 @@ mod tests {
         ]);
         assert_eq!(
             r.to_string(),
-            "cpus(herd-role):0.5; mem:128; ports:[31000-32000]; disk(herd-role)[vol-0:data]:64"
+            "cpus(reservations: [(DYNAMIC,herd-role,p)]):0.5; mem:128; ports:[31000-32000]; disk(reservations: [(DYNAMIC,herd-role,p)])[vol-0:data]:64"
         );
         let r = Resource {
             revocable: Some(Default::default()),
