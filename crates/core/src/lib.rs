@@ -15,6 +15,7 @@
 pub mod model;
 pub mod offer;
 pub mod placement;
+pub mod scheduler;
 pub mod spec;
 pub mod template;
 pub mod validation;

@@ -174,7 +174,7 @@ async fn kill_honours_the_grace_period_and_reports_task_killing() {
     let mut task = command_task(
         "stubborn",
         &offer.agent_id,
-        "trap '' TERM; while true; do sleep 0.1; done",
+        "trap '' TERM; touch trapped; while true; do sleep 0.1; done",
         Some("herd-role"),
     );
     task.kill_policy = Some(herd_mesos_api::KillPolicy {
@@ -182,6 +182,12 @@ async fn kill_honours_the_grace_period_and_reports_task_killing() {
     });
     s.accept(&offer, vec![Operation::launch(vec![task])]).await;
     while s.update_of("stubborn").await.state != TaskState::TaskRunning {}
+    // Kill only once the shell ignores SIGTERM (RUNNING comes as soon as it is spawned).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while search(t.cluster.agents()[0].work_dir(), "trapped").is_none() {
+        assert!(std::time::Instant::now() < deadline, "the task never set its trap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = std::time::Instant::now();
     s.client
         .call(Call::Kill(herd_mesos_api::scheduler::Kill {

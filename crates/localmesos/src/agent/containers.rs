@@ -7,6 +7,7 @@
 //! `slaves/<agent>/frameworks/<framework>/executors/<executor>/runs/<container>` in the
 //! agent's work dir; persistent volumes are linked in at their `container_path`.
 
+use super::checks;
 use super::health::{self, HealthContext, HealthEvent};
 use super::process::{self, Outcome, ProcessHandle, ProcessSpec};
 use super::{Agent, FrameworkOnAgent, LaunchRequest};
@@ -17,9 +18,9 @@ use herd_mesos_api::executor::{
 };
 use herd_mesos_api::recordio;
 use herd_mesos_api::{
-    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkCapabilityType, FrameworkId,
-    FrameworkInfo, IpAddress, IpProtocol, KillPolicy, NetworkInfo, Reason, Source, TaskGroupInfo, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    CheckStatusInfo, ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkCapabilityType,
+    FrameworkId, FrameworkInfo, IpAddress, IpProtocol, KillPolicy, NetworkInfo, Reason, Source,
+    TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,7 @@ pub(crate) struct UpdateFields {
     pub(crate) reason: Option<Reason>,
     pub(crate) source: Option<Source>,
     pub(crate) healthy: Option<bool>,
+    pub(crate) check_status: Option<CheckStatusInfo>,
     pub(crate) pid: Option<u32>,
 }
 
@@ -161,7 +163,37 @@ pub(crate) fn update(
     status.timestamp = Some(now_secs());
     status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
     status.healthy = fields.healthy;
+    status.check_status = fields.check_status;
     record_and_queue(agent, framework_id, executor_id, status, fields.pid);
+}
+
+/// A `TASK_RUNNING` update made from the task's latest status, as Mesos' built-in executors
+/// send check and health results (`createTaskStatus(lastTaskStatus, ...)`): what the latest
+/// status carries (`healthy`, `check_status`, ...) is kept unless `change` sets it; new uuid and
+/// timestamp. Dropped once the task is being killed or no longer runs, as Mesos' executors do.
+fn running_update(
+    agent: &Agent,
+    framework_id: &FrameworkId,
+    executor_id: &ExecutorId,
+    task_id: &TaskId,
+    pid: Option<u32>,
+    change: impl FnOnce(&mut TaskStatus),
+) {
+    let latest = {
+        let inner = agent.lock();
+        inner
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.executors.get(executor_id))
+            .and_then(|r| r.tasks.get(task_id))
+            .filter(|t| t.state == TaskState::TaskRunning && !t.kill_requested)
+            .and_then(|t| t.latest.clone())
+    };
+    let Some(mut status) = latest else { return };
+    status.timestamp = Some(now_secs());
+    status.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
+    change(&mut status);
+    record_and_queue(agent, framework_id, executor_id, status, pid);
 }
 
 /// Queues an update (from a built-in or custom executor) after recording it.
@@ -564,13 +596,15 @@ async fn run_builtin_task(
     };
     let pid = Some(handle.pid());
     let starting_pid = if group_executor.is_none() { pid } else { None };
+    // Mesos' executors put the empty status of the task's check on each status made from scratch.
+    let empty_check = task.check.as_ref().and_then(checks::empty_status);
     update(
         &agent,
         &framework_id,
         &executor_id,
         &task_id,
         TaskState::TaskStarting,
-        UpdateFields { pid: starting_pid, ..UpdateFields::default() },
+        UpdateFields { pid: starting_pid, check_status: empty_check.clone(), ..UpdateFields::default() },
     );
     update(
         &agent,
@@ -578,12 +612,17 @@ async fn run_builtin_task(
         &executor_id,
         &task_id,
         TaskState::TaskRunning,
-        UpdateFields { pid, ..UpdateFields::default() },
+        UpdateFields { pid, check_status: empty_check.clone(), ..UpdateFields::default() },
     );
     let health = task.health_check.as_ref().map(|check| {
         health::start(
             check,
-            HealthContext { sandbox: sandbox.clone(), env: spec.env.clone(), host: agent.ip.into(), user },
+            HealthContext {
+                sandbox: sandbox.clone(),
+                env: spec.env.clone(),
+                host: agent.ip.into(),
+                user: user.clone(),
+            },
         )
     });
     let health_task = match health {
@@ -602,19 +641,10 @@ async fn run_builtin_task(
                             return;
                         }
                     };
-                    update(
-                        &agent,
-                        &framework_id,
-                        &executor_id,
-                        &task_id,
-                        TaskState::TaskRunning,
-                        UpdateFields {
-                            reason: Some(Reason::ReasonTaskHealthCheckStatusUpdated),
-                            healthy: Some(healthy),
-                            pid,
-                            ..UpdateFields::default()
-                        },
-                    );
+                    running_update(&agent, &framework_id, &executor_id, &task_id, pid, |status| {
+                        status.reason = Some(Reason::ReasonTaskHealthCheckStatusUpdated);
+                        status.healthy = Some(healthy);
+                    });
                 }
             }))
         }
@@ -624,9 +654,37 @@ async fn run_builtin_task(
         }
         None => None,
     };
+    let check = task.check.as_ref().map(|check| {
+        checks::start(
+            check,
+            HealthContext { sandbox: sandbox.clone(), env: spec.env.clone(), host: agent.ip.into(), user },
+        )
+    });
+    let check_task = match check {
+        Some(Ok(mut monitor)) => {
+            let (agent, framework_id, executor_id, task_id) =
+                (Arc::clone(&agent), framework_id.clone(), executor_id.clone(), task_id.clone());
+            Some(tokio::spawn(async move {
+                while let Some(result) = monitor.next().await {
+                    running_update(&agent, &framework_id, &executor_id, &task_id, pid, |status| {
+                        status.reason = Some(Reason::ReasonTaskCheckStatusUpdated);
+                        status.check_status = Some(result);
+                    });
+                }
+            }))
+        }
+        Some(Err(e)) => {
+            tracing::warn!(task = %task_id, error = %e, "invalid check: not checking");
+            None
+        }
+        None => None,
+    };
     let exit = handle.wait().await;
     if let Some(h) = health_task {
         h.abort();
+    }
+    if let Some(c) = check_task {
+        c.abort();
     }
     let state = match exit.outcome() {
         Outcome::Finished => TaskState::TaskFinished,
@@ -639,7 +697,12 @@ async fn run_builtin_task(
         &executor_id,
         &task_id,
         state,
-        UpdateFields { message: Some(exit.message()), pid, ..UpdateFields::default() },
+        UpdateFields {
+            message: Some(exit.message()),
+            pid,
+            check_status: empty_check,
+            ..UpdateFields::default()
+        },
     );
     builtin_task_ended(&agent, &framework_id, &executor_id, &task_id, state);
 }
@@ -754,7 +817,7 @@ fn kill_builtin(
     task_id: &TaskId,
     grace: Duration,
 ) {
-    let (process, killing) = {
+    let (process, killing, empty_check) = {
         let mut inner = agent.lock();
         let Some(fw) = inner.frameworks.get_mut(framework_id) else { return };
         let killing_state = fw.info.has_capability(FrameworkCapabilityType::TaskKillingState);
@@ -765,7 +828,8 @@ fn kill_builtin(
             return;
         }
         task.kill_requested = true;
-        (task.process.clone(), killing_state && task.process.is_some())
+        let empty_check = task.info.check.as_ref().and_then(checks::empty_status);
+        (task.process.clone(), killing_state && task.process.is_some(), empty_check)
     };
     if let Some(process) = process {
         if killing {
@@ -776,7 +840,7 @@ fn kill_builtin(
                 executor_id,
                 task_id,
                 TaskState::TaskKilling,
-                UpdateFields { pid, ..UpdateFields::default() },
+                UpdateFields { pid, check_status: empty_check, ..UpdateFields::default() },
             );
         }
         process.terminate(grace);

@@ -27,6 +27,9 @@
 //! Where this differs from Mesos: HTTP and TCP checks probe [`HealthContext::host`] (the agent's
 //! address that the task binds to) instead of `127.0.0.1`; with `protocol: IPv6` and an IPv4
 //! host they probe `::1`.
+//!
+//! The probes themselves (running a check command, an HTTP `GET`, validating durations and
+//! ports) are shared with the general checks of [`super::checks`].
 
 use herd_mesos_api::container::IpProtocol;
 use herd_mesos_api::task::{CheckType, CommandInfo, HealthCheck, VariableType};
@@ -38,7 +41,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -58,7 +61,7 @@ const DEFAULT_GRACE_PERIOD_SECONDS: f64 = 10.0;
 /// `PATH` for COMMAND checks whose environment has none (the agent's default for tasks).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Where and as whom the checks of one task run.
+/// Where and as whom the checks of one task run (health checks and general checks alike).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthContext {
     /// The task's sandbox: the working directory of COMMAND checks.
@@ -182,8 +185,9 @@ enum Probe {
     Tcp { addr: SocketAddr },
 }
 
+/// A check command, ready to run (see [`command_spec`]).
 #[derive(Debug)]
-struct CommandSpec {
+pub(super) struct CommandSpec {
     program: String,
     arg0: Option<String>,
     args: Vec<String>,
@@ -193,7 +197,12 @@ struct CommandSpec {
     ids: Option<(u32, u32)>,
 }
 
-fn seconds(field: &'static str, value: Option<f64>, default: f64) -> Result<Duration, HealthError> {
+/// `value` (or `default`) seconds as a duration; `field` names it in the error.
+pub(super) fn seconds(
+    field: &'static str,
+    value: Option<f64>,
+    default: f64,
+) -> Result<Duration, HealthError> {
     let secs = value.unwrap_or(default);
     if !secs.is_finite() || secs < 0.0 {
         return Err(invalid(field, format!("must be a non-negative number of seconds, not {secs}")));
@@ -201,14 +210,16 @@ fn seconds(field: &'static str, value: Option<f64>, default: f64) -> Result<Dura
     Duration::try_from_secs_f64(secs).map_err(|e| invalid(field, format!("is out of range: {e}")))
 }
 
-fn port(field: &'static str, port: u32) -> Result<u16, HealthError> {
+/// A port in 1..=65535; `field` names it in the error.
+pub(super) fn port(field: &'static str, port: u32) -> Result<u16, HealthError> {
     match u16::try_from(port) {
         Ok(p) if p != 0 => Ok(p),
         _ => Err(invalid(field, format!("must be set to a port in 1..=65535 (got {port})"))),
     }
 }
 
-fn target(host: IpAddr, protocol: Option<IpProtocol>, port: u16) -> SocketAddr {
+/// Where an HTTP or TCP check connects: `host`, or `::1` for an IPv6 check of an IPv4 host.
+pub(super) fn target(host: IpAddr, protocol: Option<IpProtocol>, port: u16) -> SocketAddr {
     let ip = match (protocol, host) {
         (Some(IpProtocol::Ipv6), IpAddr::V4(_)) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         _ => host,
@@ -254,7 +265,7 @@ impl Plan {
                 let command = check.command.as_ref().ok_or_else(|| {
                     invalid("health_check.command", "must be set for a COMMAND health check")
                 })?;
-                ("COMMAND", Probe::Command(command_spec(command, ctx)?))
+                ("COMMAND", Probe::Command(command_spec(command, ctx, "health_check.command.value")?))
             }
             CheckType::Http => {
                 let http = check
@@ -283,7 +294,7 @@ impl Plan {
                     );
                 }
                 let url = format!("{scheme}://{}{path}", target(ctx.host, http.protocol, port));
-                ("HTTP", Probe::Http { client: http_client()?, url })
+                ("HTTP", Probe::Http { client: http_client("health check")?, url })
             }
             _ => {
                 let tcp = check
@@ -306,12 +317,18 @@ impl Plan {
     }
 }
 
-fn command_spec(command: &CommandInfo, ctx: HealthContext) -> Result<CommandSpec, HealthError> {
+/// How to run `command` as a check of the task described by `ctx`; `value_field` names the
+/// command's `value` in the error when it is empty.
+pub(super) fn command_spec(
+    command: &CommandInfo,
+    ctx: HealthContext,
+    value_field: &'static str,
+) -> Result<CommandSpec, HealthError> {
     let shell = command.shell.unwrap_or(true);
     let value = command.value.clone().unwrap_or_default();
     if value.is_empty() {
         let what = if shell { "a shell command" } else { "an executable path" };
-        return Err(invalid("health_check.command.value", format!("must contain {what}")));
+        return Err(invalid(value_field, format!("must contain {what}")));
     }
     let (program, arg0, args) = if shell {
         ("/bin/sh".to_owned(), Some("sh".to_owned()), vec!["-c".to_owned(), value])
@@ -325,7 +342,7 @@ fn command_spec(command: &CommandInfo, ctx: HealthContext) -> Result<CommandSpec
     if let Some(environment) = &command.environment {
         for var in &environment.variables {
             if var.kind == Some(VariableType::Secret) {
-                tracing::warn!(name = %var.name, "secret variables are not supported in health check commands");
+                tracing::warn!(name = %var.name, "secret variables are not supported in check commands");
                 continue;
             }
             let value = var.value.clone().unwrap_or_default();
@@ -391,7 +408,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, HealthError> {
+/// The HTTP client of HTTP checks (`purpose` goes into its `User-Agent`).
+pub(super) fn http_client(purpose: &str) -> Result<reqwest::Client, HealthError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -404,7 +422,7 @@ fn http_client() -> Result<reqwest::Client, HealthError> {
         .no_proxy()
         // A fresh connection per check, as Mesos' one `curl` per check.
         .pool_max_idle_per_host(0)
-        .user_agent(concat!("herd-localmesos/", env!("CARGO_PKG_VERSION"), " health check"))
+        .user_agent(format!("herd-localmesos/{} {purpose}", env!("CARGO_PKG_VERSION")))
         .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| HealthError::Client(error_chain(&e)))
@@ -519,18 +537,25 @@ async fn check_once(plan: &Plan) -> Result<(), String> {
     }
 }
 
-fn format_secs(d: Duration) -> String {
+/// `d` as seconds, e.g. `0.5s`.
+pub(super) fn format_secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
 async fn http_get(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let response = client.get(url).send().await.map_err(|e| error_chain(&e))?;
-    let status = response.status();
+    let status = http_status(client, url).await?;
     if (200..400).contains(&status.as_u16()) {
         Ok(())
     } else {
         Err(format!("unexpected HTTP response code {status} from {url}"))
     }
+}
+
+/// The status of `GET url` after following redirects (like `curl -s -S -L -k -w %{http_code}`);
+/// an error when no response arrived.
+pub(super) async fn http_status(client: &reqwest::Client, url: &str) -> Result<reqwest::StatusCode, String> {
+    let response = client.get(url).send().await.map_err(|e| error_chain(&e))?;
+    Ok(response.status())
 }
 
 /// Kills a process group with `SIGKILL` when dropped while armed: a timed-out (dropped) COMMAND
@@ -547,6 +572,21 @@ impl Drop for KillGroupOnDrop {
 }
 
 async fn run_command(spec: &CommandSpec) -> Result<(), String> {
+    let status = command_status(spec).await?;
+    if status.success() {
+        Ok(())
+    } else if let Some(code) = status.code() {
+        Err(format!("command exited with status {code}"))
+    } else if let Some(signal) = status.signal() {
+        Err(format!("command was terminated by signal {signal}"))
+    } else {
+        Err(format!("command failed: {status}"))
+    }
+}
+
+/// Runs the check command in its own process group and waits for it. Dropping the future kills
+/// the whole group (a timed-out check takes its descendants with it).
+pub(super) async fn command_status(spec: &CommandSpec) -> Result<ExitStatus, String> {
     let mut command = tokio::process::Command::new(&spec.program);
     if let Some(arg0) = &spec.arg0 {
         command.arg0(arg0);
@@ -571,15 +611,7 @@ async fn run_command(spec: &CommandSpec) -> Result<(), String> {
     let mut group = KillGroupOnDrop(child.id().and_then(|pid| i32::try_from(pid).ok()));
     let status = child.wait().await.map_err(|e| format!("cannot wait for the command: {e}"))?;
     group.0 = None;
-    if status.success() {
-        Ok(())
-    } else if let Some(code) = status.code() {
-        Err(format!("command exited with status {code}"))
-    } else if let Some(signal) = status.signal() {
-        Err(format!("command was terminated by signal {signal}"))
-    } else {
-        Err(format!("command failed: {status}"))
-    }
+    Ok(status)
 }
 
 #[cfg(test)]

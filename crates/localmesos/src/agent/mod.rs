@@ -7,6 +7,7 @@
 //!
 //! Where to start: [`Agent::launch`] and `containers.rs`.
 
+pub mod checks;
 pub mod containers;
 pub mod executor_api;
 pub mod fetcher;

@@ -1,0 +1,151 @@
+//! Plans as views of the state: the deploy plan has a phase per pod type and a step per
+//! instance; a step's status is computed from the instance's intent (target config) and
+//! what Mesos reported, so a restarted scheduler sees the same plan without storing it.
+
+use super::state::{Instance, ServiceState};
+use crate::model::InstanceId;
+use crate::spec::{Goal, PodSpec, Strategy};
+use herd_mesos_api::TaskState;
+use serde::Serialize;
+
+/// Status of a plan, phase or step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Not started.
+    Pending,
+    /// Being worked on.
+    InProgress,
+    /// Done.
+    Complete,
+    /// Held back (paused, or a canary waiting for `resume`).
+    Waiting,
+    /// Cannot proceed without help.
+    Error,
+}
+
+/// A step: one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// `<pod>-<index>`.
+    pub name: String,
+    /// Its status.
+    pub status: Status,
+    /// Why, when not obvious.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A phase: one pod type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    /// The pod type.
+    pub name: String,
+    /// How its steps run.
+    pub strategy: Strategy,
+    /// Its status.
+    pub status: Status,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// A plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// `deploy`.
+    pub name: String,
+    /// Its status.
+    pub status: Status,
+    /// Phases in order.
+    pub phases: Vec<Phase>,
+}
+
+/// Whether `instance` runs the target config as its pod type wants.
+pub fn instance_complete(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> bool {
+    let target = &state.target.id;
+    pod.tasks.iter().all(|t| {
+        let record = instance.tasks.get(&t.name);
+        let current = record.is_some_and(|r| &r.config_id == target);
+        match t.goal {
+            Goal::Running => current && record.is_some_and(|r| r.state == TaskState::TaskRunning && r.ready),
+            Goal::Finish => current && record.is_some_and(|r| r.state == TaskState::TaskFinished),
+            Goal::Once => instance.once_done.contains(&t.name),
+        }
+    })
+}
+
+/// The status of an instance's deploy step.
+pub fn step_status(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> Status {
+    if instance_complete(state, pod, instance) {
+        Status::Complete
+    } else if instance.placement.is_some() || instance.active() {
+        Status::InProgress
+    } else {
+        Status::Pending
+    }
+}
+
+fn combine(statuses: impl Iterator<Item = Status>) -> Status {
+    let all: Vec<Status> = statuses.collect();
+    if all.iter().all(|s| *s == Status::Complete) {
+        Status::Complete
+    } else if all.contains(&Status::Error) {
+        Status::Error
+    } else if all.iter().any(|s| matches!(s, Status::InProgress | Status::Complete)) {
+        Status::InProgress
+    } else if all.contains(&Status::Waiting) {
+        Status::Waiting
+    } else {
+        Status::Pending
+    }
+}
+
+/// The deploy plan as it stands.
+pub fn deploy_plan(state: &ServiceState) -> Plan {
+    let phases: Vec<Phase> = state
+        .target
+        .spec
+        .pods
+        .iter()
+        .map(|pod| {
+            let steps: Vec<Step> = (0..pod.count)
+                .filter_map(|i| state.instances.get(&InstanceId::new(pod.name.clone(), i)))
+                .map(|inst| Step {
+                    name: inst.id.to_string(),
+                    status: step_status(state, pod, inst),
+                    message: None,
+                })
+                .collect();
+            Phase {
+                name: pod.name.clone(),
+                strategy: pod.strategy,
+                status: combine(steps.iter().map(|s| s.status)),
+                steps,
+            }
+        })
+        .collect();
+    Plan { name: "deploy".to_owned(), status: combine(phases.iter().map(|p| p.status)), phases }
+}
+
+/// Instances whose deploy step may be worked on now: phases go in order (a phase starts
+/// when the one before is complete); inside a phase, `serial` allows the first incomplete
+/// step, `parallel` all of them, `canary` the first, then the rest serially.
+pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
+    let mut out = Vec::new();
+    for pod in &state.target.spec.pods {
+        let ids: Vec<InstanceId> = (0..pod.count).map(|i| InstanceId::new(pod.name.clone(), i)).collect();
+        let incomplete: Vec<&InstanceId> = ids
+            .iter()
+            .filter(|id| state.instances.get(id).is_some_and(|inst| !instance_complete(state, pod, inst)))
+            .collect();
+        if incomplete.is_empty() {
+            continue;
+        }
+        match pod.strategy {
+            Strategy::Parallel => out.extend(incomplete.into_iter().cloned()),
+            Strategy::Serial | Strategy::Canary => out.push(incomplete[0].clone()),
+        }
+        return out;
+    }
+    out
+}
