@@ -17,7 +17,8 @@
 //!   too little memory left, so the cycle walks all 10,000 offers (9,000 rejections).
 //! - `<group>/evaluate-accept`, `<group>/evaluate-reject`: one `evaluate` of one offer
 //!   for the last instance (999 placed), accepted, or refused by the constraint (dropping
-//!   the result included, unlike in the cycles).
+//!   the result included, unlike in the cycles); `<group>/evaluate-reject-resources`: one
+//!   the constraint allows, refused for too little memory.
 //! - `<group>/constraints-accept`, `<group>/constraints-reject`: the
 //!   `PlacementIndex::allows` part of the same two evaluations alone.
 //!
@@ -267,10 +268,21 @@ fn bench_one_offer(g: &mut BenchmarkGroup<'_, WallTime>, fixture: &Fixture, offe
         refused.hostname,
         evaluate(&request, refused).unwrap_err()
     );
+    // An agent the constraint allows (the accepted one's rack, another hostname) with
+    // too little memory left.
+    let mut short = accepted.clone();
+    short.hostname = format!("{}-busy", accepted.hostname);
+    for r in short.resources.iter_mut().filter(|r| r.name == "mem") {
+        *r = Resource::scalar("mem", 256.0).allocated_to(ROLE);
+    }
+    assert!(matches!(evaluate(&request, &short), Err(Rejection::Insufficient { resource: "mem", .. })));
     g.throughput(Throughput::Elements(1));
     g.sample_size(100);
     g.bench_function("evaluate-accept", |b| b.iter(|| evaluate(black_box(&request), black_box(accepted))));
     g.bench_function("evaluate-reject", |b| b.iter(|| evaluate(black_box(&request), black_box(refused))));
+    g.bench_function("evaluate-reject-resources", |b| {
+        b.iter(|| evaluate(black_box(&request), black_box(&short)))
+    });
     for (name, offer) in [("constraints-accept", accepted), ("constraints-reject", refused)] {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -8,8 +8,186 @@
 //! protocol types and HTTP client (`herd-mesos-api`, `herd-mesos-client`), the binary and its
 //! commands (`launchers/herd`).
 //!
-//! Where to start: [`store`] says what a scheduler keeps across a crash and why, and the rule
-//! its callers follow (persist before acting on Mesos). So far the crate holds only the store;
-//! the driver and the operator API come next.
+//! Where to start: [`Service::start`], then `driver.rs` (the loop) and [`store`] (what is
+//! kept across a crash and why: persist before acting on Mesos).
 
+mod api;
+pub mod driver;
+pub mod persist;
 pub mod store;
+
+use driver::SharedScheduler;
+use herd_core::scheduler::Scheduler;
+use herd_core::scheduler::state::{ServiceState, TargetConfig};
+use herd_core::spec::ServiceSpec;
+use herd_mesos_api::scheduler::Subscribe;
+use herd_mesos_api::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
+use herd_mesos_client::{Client, ClientConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use store::StateStore;
+use tokio_util::sync::CancellationToken;
+
+/// How to run a service.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The service.
+    pub spec: ServiceSpec,
+    /// The Mesos connection.
+    pub mesos: ClientConfig,
+    /// Operator API address (port 0 = any).
+    pub api_addr: SocketAddr,
+    /// How long Mesos keeps the framework's tasks while the scheduler is away.
+    pub failover_timeout_secs: f64,
+    /// Unix user for tasks when the spec names none.
+    pub default_user: String,
+}
+
+/// Why a service cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The spec is invalid (or an invalid change of the stored one).
+    #[error("invalid service spec:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    InvalidSpec(Vec<herd_core::validation::ValidationError>),
+    /// State could not be read or written.
+    #[error(transparent)]
+    Persist(#[from] persist::PersistError),
+    /// The scheduler could not be built.
+    #[error(transparent)]
+    Scheduler(#[from] herd_core::scheduler::SchedulerError),
+    /// The Mesos client could not be built.
+    #[error(transparent)]
+    Client(#[from] herd_mesos_client::BuildError),
+    /// The API address cannot be bound.
+    #[error("cannot bind the operator API to {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The driver stopped with an error.
+    #[error(transparent)]
+    Driver(#[from] driver::DriverError),
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Service {
+    api_addr: SocketAddr,
+    stop: CancellationToken,
+    driver: tokio::task::JoinHandle<Result<(), driver::DriverError>>,
+    scheduler: SharedScheduler,
+    client: Client,
+}
+
+/// The state to start from: the stored one (with a new target config if the spec
+/// changed, after checking the change is allowed), or a fresh one.
+fn initial_state(
+    store: &dyn StateStore,
+    spec: &ServiceSpec,
+    user: &str,
+) -> Result<ServiceState, RuntimeError> {
+    let mut spec = spec.clone();
+    if spec.user.is_none() {
+        spec.user = Some(user.to_owned());
+    }
+    herd_core::validation::validate(&spec).map_err(RuntimeError::InvalidSpec)?;
+    match persist::load(store)? {
+        None => {
+            let state = ServiceState::new(TargetConfig { id: "cfg-1".to_owned(), spec });
+            persist::save_all(store, &state)?;
+            Ok(state)
+        }
+        Some(mut state) if state.target.spec != spec => {
+            herd_core::validation::validate_update(&state.target.spec, &spec, Default::default())
+                .map_err(RuntimeError::InvalidSpec)?;
+            let n: u32 = state.target.id.strip_prefix("cfg-").and_then(|n| n.parse().ok()).unwrap_or(0);
+            let next = ServiceState::new(TargetConfig { id: format!("cfg-{}", n + 1), spec });
+            // Keep every existing instance (placements, tasks); add new ones.
+            for (id, instance) in next.instances {
+                state.instances.entry(id).or_insert(instance);
+            }
+            state.target = next.target;
+            persist::save_all(store, &state)?;
+            tracing::info!(config = %state.target.id, "new target config: rolling update");
+            Ok(state)
+        }
+        Some(state) => Ok(state),
+    }
+}
+
+impl Service {
+    /// Loads (or creates) the state, binds the operator API and starts the driver.
+    pub async fn start(config: RunConfig, store: Arc<dyn StateStore>) -> Result<Self, RuntimeError> {
+        let state = initial_state(store.as_ref(), &config.spec, &config.default_user)?;
+        let spec = &state.target.spec;
+        let framework_info = FrameworkInfo {
+            user: spec.user.clone().unwrap_or_else(|| config.default_user.clone()),
+            name: spec.name.clone(),
+            id: state.framework_id.clone(),
+            failover_timeout: Some(config.failover_timeout_secs),
+            checkpoint: Some(true),
+            principal: Some(spec.principal()),
+            roles: vec![spec.role()],
+            capabilities: [
+                FrameworkCapabilityType::MultiRole,
+                FrameworkCapabilityType::ReservationRefinement,
+                FrameworkCapabilityType::PartitionAware,
+                FrameworkCapabilityType::TaskKillingState,
+            ]
+            .into_iter()
+            .map(|kind| FrameworkCapability { kind })
+            .collect(),
+            ..FrameworkInfo::default()
+        };
+        let scheduler: SharedScheduler = Arc::new(Mutex::new(Scheduler::new(state)?));
+        let listener = tokio::net::TcpListener::bind(config.api_addr)
+            .await
+            .map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
+        let api_addr =
+            listener.local_addr().map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
+        let stop = CancellationToken::new();
+        let app = api::router(Arc::clone(&scheduler));
+        let api_stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(api_stop.cancelled_owned()).await;
+        });
+        let (client, events) =
+            Client::subscribe(config.mesos, Subscribe { framework_info, ..Subscribe::default() })?;
+        let driver =
+            tokio::spawn(driver::run(Arc::clone(&scheduler), store, client.clone(), events, stop.clone()));
+        tracing::info!(api = %api_addr, "service started");
+        Ok(Self { api_addr, stop, driver, scheduler, client })
+    }
+
+    /// The operator API's address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The scheduler (for tests and embedding).
+    pub fn scheduler(&self) -> SharedScheduler {
+        Arc::clone(&self.scheduler)
+    }
+
+    /// Stops the driver and the API; tasks keep running (Mesos keeps them for the failover
+    /// timeout), state stays in the store.
+    pub async fn shutdown(self) -> Result<(), RuntimeError> {
+        self.stop.cancel();
+        self.client.close();
+        match self.driver.await {
+            Ok(result) => result.map_err(RuntimeError::from),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits until the driver stops by itself (a fatal error).
+    pub async fn wait(&mut self) -> Result<(), RuntimeError> {
+        match (&mut self.driver).await {
+            Ok(result) => result.map_err(RuntimeError::from),
+            Err(_) => Ok(()),
+        }
+    }
+}

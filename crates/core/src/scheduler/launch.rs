@@ -6,9 +6,10 @@ use crate::offer::Assignment;
 use crate::spec::{CheckSpec, Goal, PodSpec, ServiceSpec, TaskSpec};
 use crate::template::{InstanceAddress, Renderer, TemplateContext, TemplateError};
 use herd_mesos_api::{
-    CheckInfo, CheckType, CommandCheck, CommandInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo,
-    ExecutorType, FrameworkId, HealthCheck, HttpCheck, HttpHealthCheck, KillPolicy, Labels, TaskId, TaskInfo,
-    TcpCheck, TcpHealthCheck, Uri, Variable,
+    CheckInfo, CheckType, CommandCheck, CommandInfo, ContainerInfo, ContainerType, DurationInfo, Environment,
+    ExecutorId, ExecutorInfo, ExecutorType, FrameworkId, HealthCheck, HttpCheck, HttpHealthCheck, KillPolicy,
+    Labels, SandboxPath, SandboxPathType, TaskId, TaskInfo, TcpCheck, TcpHealthCheck, Uri, Variable, Volume,
+    VolumeSource, VolumeSourceType,
 };
 use std::collections::BTreeMap;
 
@@ -254,6 +255,33 @@ fn build_task(
             .map(|c| health_check(c, &task_ports)),
         check: task.readiness_check.as_ref().map(|c| readiness_check(c, &task_ports)),
         kill_policy: task.kill_grace_secs.map(|s| KillPolicy { grace_period: Some(secs(s)) }),
+        // Tasks sharing the executor's volumes see them through their parent's sandbox.
+        container: (!single_task && !input.pod.volumes.is_empty()).then(|| ContainerInfo {
+            kind: ContainerType::Mesos,
+            volumes: input
+                .pod
+                .volumes
+                .iter()
+                .map(|v| Volume {
+                    source: Some(VolumeSource {
+                        kind: Some(VolumeSourceType::SandboxPath),
+                        sandbox_path: Some(SandboxPath {
+                            kind: Some(SandboxPathType::Parent),
+                            path: v.path.clone(),
+                        }),
+                        ..VolumeSource::default()
+                    }),
+                    ..Volume::rw(&v.path)
+                })
+                .collect(),
+            hostname: None,
+            docker: None,
+            mesos: None,
+            network_infos: Vec::new(),
+            linux_info: None,
+            rlimit_info: None,
+            tty_info: None,
+        }),
         labels: Some(labels),
         ..TaskInfo::default()
     })

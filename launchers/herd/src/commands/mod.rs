@@ -2,6 +2,7 @@
 
 mod leader;
 mod local;
+mod run;
 
 /// Every subcommand.
 #[derive(Debug, clap::Subcommand)]
@@ -10,6 +11,8 @@ pub(crate) enum Command {
     Leader(leader::Args),
     /// Run an embedded single-host Mesos-compatible cluster (master + agents) in the foreground.
     Local(local::Args),
+    /// Run one framework's scheduler in the foreground.
+    Run(run::Args),
 }
 
 impl Command {
@@ -17,6 +20,7 @@ impl Command {
         match self {
             Self::Leader(args) => leader::exec(args).await,
             Self::Local(args) => local::exec(args).await,
+            Self::Run(args) => run::exec(args).await,
         }
     }
 }

@@ -1,0 +1,135 @@
+//! The operator HTTP API (REST, JSON): plans, pods, endpoints, config, offer outcomes,
+//! health and Prometheus metrics.
+
+use crate::driver::{SharedScheduler, lock};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use herd_core::scheduler::plan::{Plan, Status};
+use serde_json::{Value, json};
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
+}
+
+/// The routes.
+pub(crate) fn router(scheduler: SharedScheduler) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/plans", get(plans))
+        .route("/v1/plans/{plan}", get(plan))
+        .route("/v1/pods", get(pods))
+        .route("/v1/pods/{pod}", get(pod))
+        .route("/v1/endpoints", get(endpoints))
+        .route("/v1/config", get(config))
+        .route("/v1/offer-outcomes", get(outcomes))
+        .route("/metrics", get(metrics))
+        .with_state(scheduler)
+}
+
+fn all_plans(s: &SharedScheduler) -> Vec<Plan> {
+    vec![lock(s).deploy_plan()]
+}
+
+async fn health(State(s): State<SharedScheduler>) -> Json<Value> {
+    let deploy = lock(&s).deploy_plan();
+    Json(json!({ "healthy": true, "deploy": deploy.status }))
+}
+
+async fn plans(State(s): State<SharedScheduler>) -> Json<Value> {
+    Json(json!(all_plans(&s).iter().map(|p| p.name.clone()).collect::<Vec<_>>()))
+}
+
+async fn plan(State(s): State<SharedScheduler>, Path(name): Path<String>) -> Response {
+    match all_plans(&s).into_iter().find(|p| p.name == name) {
+        Some(plan) => Json(plan).into_response(),
+        None => not_found(format!("no plan {name:?}; plans: deploy")),
+    }
+}
+
+fn pod_json(s: &herd_core::scheduler::Scheduler, instance: &herd_core::scheduler::state::Instance) -> Value {
+    json!({
+        "name": instance.id.to_string(),
+        "agent": instance.placement.as_ref().map(|p| p.hostname.clone()),
+        "agent_id": instance.placement.as_ref().map(|p| p.agent_id.to_string()),
+        "ports": instance.placement.as_ref().map(|p| p.ports.clone()),
+        "tasks": instance.tasks.iter().map(|(name, t)| json!({
+            "name": name,
+            "id": t.task_id.to_string(),
+            "state": t.state,
+            "ready": t.ready,
+            "config_id": t.config_id,
+        })).collect::<Vec<_>>(),
+        "target_config": s.state().target.id,
+    })
+}
+
+async fn pods(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    Json(json!(s.state().instances.keys().map(ToString::to_string).collect::<Vec<_>>()))
+}
+
+async fn pod(State(s): State<SharedScheduler>, Path(name): Path<String>) -> Response {
+    let s = lock(&s);
+    match s.state().instances.values().find(|i| i.id.to_string() == name) {
+        Some(instance) => Json(pod_json(&s, instance)).into_response(),
+        None => not_found(format!("no pod instance {name:?}; see GET /v1/pods")),
+    }
+}
+
+async fn endpoints(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    let mut out = serde_json::Map::new();
+    for pod in &s.state().target.spec.pods {
+        for port in pod.tasks.iter().flat_map(|t| &t.ports) {
+            let addresses: Vec<String> = s
+                .state()
+                .instances
+                .values()
+                .filter(|i| i.id.pod == pod.name)
+                .filter_map(|i| i.placement.as_ref())
+                .filter_map(|p| p.ports.get(&port.name).map(|n| format!("{}:{n}", p.hostname)))
+                .collect();
+            out.insert(format!("{}-{}", pod.name, port.name), json!({ "address": addresses }));
+        }
+    }
+    Json(Value::Object(out))
+}
+
+async fn config(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    Json(json!({ "id": s.state().target.id, "spec": s.state().target.spec }))
+}
+
+async fn outcomes(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    Json(json!(
+        s.outcomes()
+            .map(|o| json!({
+                "time": o.time,
+                "offer_id": o.offer_id.to_string(),
+                "agent": o.hostname,
+                "instance": o.instance.as_ref().map(ToString::to_string),
+                "accepted": o.rejection.is_none(),
+                "reason": o.rejection,
+            }))
+            .collect::<Vec<_>>()
+    ))
+}
+
+async fn metrics(State(s): State<SharedScheduler>) -> String {
+    let s = lock(&s);
+    let state = s.state();
+    let running = state.instances.values().filter(|i| i.active()).count();
+    let deploy = s.deploy_plan();
+    let complete =
+        deploy.phases.iter().flat_map(|p| &p.steps).filter(|st| st.status == Status::Complete).count();
+    format!(
+        "# HELP herd_instances Pod instances of the service.\n# TYPE herd_instances gauge\nherd_instances {}\n\
+         # HELP herd_instances_active Instances with a live task.\n# TYPE herd_instances_active gauge\nherd_instances_active {running}\n\
+         # HELP herd_deploy_steps_complete Deploy steps complete.\n# TYPE herd_deploy_steps_complete gauge\nherd_deploy_steps_complete {complete}\n",
+        state.instances.len()
+    )
+}

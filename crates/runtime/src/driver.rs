@@ -1,0 +1,123 @@
+//! The driver: runs a [`Scheduler`] against Mesos. Events from the subscription and a
+//! one-second tick become scheduler inputs; the actions that come back are carried out in
+//! order — `Persist` is written to the store before anything after it is sent, so an
+//! acknowledgement or an ACCEPT never gets ahead of the state that explains it.
+
+use crate::persist;
+use crate::store::StateStore;
+use herd_core::scheduler::{Action, Input, Scheduler};
+use herd_mesos_api::Filters;
+use herd_mesos_api::scheduler::{Accept, Call, Decline, Event, Kill, Reconcile, ReconcileTask, Roles};
+use herd_mesos_client::{Client, Events, Incoming, SubscribeError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+/// Seconds since the epoch: the only clock reading, passed into the core as `now`.
+pub(crate) fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The Mesos subscription ended for good.
+    #[error("the Mesos subscription ended: {0}")]
+    Subscription(#[source] SubscribeError),
+    /// Writing state failed: stop rather than act on Mesos without a record.
+    #[error("cannot persist state: {0}")]
+    Persist(#[from] persist::PersistError),
+}
+
+/// The scheduler, shared between the driver and the operator API.
+pub type SharedScheduler = Arc<Mutex<Scheduler>>;
+
+pub(crate) fn lock(s: &SharedScheduler) -> std::sync::MutexGuard<'_, Scheduler> {
+    s.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs until `stop` or a fatal error.
+pub(crate) async fn run(
+    scheduler: SharedScheduler,
+    store: Arc<dyn StateStore>,
+    client: Client,
+    mut events: Events,
+    stop: CancellationToken,
+) -> Result<(), DriverError> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let input = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => Input::Tick,
+            incoming = events.next() => match incoming {
+                None => return Ok(()),
+                Some(Incoming::Terminated(e)) => return Err(DriverError::Subscription(e)),
+                Some(Incoming::Disconnected { error, .. }) => {
+                    tracing::warn!(%error, "disconnected from Mesos");
+                    Input::Disconnected
+                }
+                Some(Incoming::Event(event)) => match event {
+                    Event::Subscribed(s) => Input::Subscribed { framework_id: s.framework_id },
+                    Event::Offers(o) => Input::Offers(o.offers),
+                    Event::Rescind(r) => Input::Rescind(r.offer_id),
+                    Event::Update(u) => Input::Update(u.status),
+                    Event::Failure(f) => {
+                        tracing::warn!(agent = ?f.agent_id, executor = ?f.executor_id, status = ?f.status, "failure");
+                        Input::Tick
+                    }
+                    _ => continue,
+                },
+            },
+        };
+        let (actions, state) = {
+            let mut s = lock(&scheduler);
+            let actions = s.step(input, now());
+            let needs_state = actions.iter().any(|a| matches!(a, Action::Persist { .. }));
+            (actions, needs_state.then(|| s.state().clone()))
+        };
+        for action in actions {
+            execute(&client, store.as_ref(), state.as_ref(), action).await?;
+        }
+    }
+}
+
+async fn execute(
+    client: &Client,
+    store: &dyn StateStore,
+    state: Option<&herd_core::scheduler::state::ServiceState>,
+    action: Action,
+) -> Result<(), DriverError> {
+    let call = match action {
+        Action::Persist { instances, framework_id } => {
+            if let Some(state) = state {
+                persist::save(store, state, &instances, framework_id)?;
+            }
+            return Ok(());
+        }
+        Action::Accept { offer_ids, operations } => {
+            Call::Accept(Accept { offer_ids, operations, filters: Some(Filters::refuse(1.0)) })
+        }
+        Action::Decline { offer_ids, refuse_secs } => {
+            Call::Decline(Decline { offer_ids, filters: Some(Filters::refuse(refuse_secs)) })
+        }
+        Action::Kill { task_id, agent_id } => Call::Kill(Kill { task_id, agent_id, kill_policy: None }),
+        Action::Acknowledge(status) => {
+            if let Err(e) = client.acknowledge(&status).await {
+                tracing::warn!(task = %status.task_id, error = %e, "acknowledge failed; Mesos will resend the update");
+            }
+            return Ok(());
+        }
+        Action::Reconcile(tasks) => Call::Reconcile(Reconcile {
+            tasks: tasks.into_iter().map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id }).collect(),
+        }),
+        Action::Revive => Call::Revive(Roles::default()),
+        Action::Suppress => Call::Suppress(Roles::default()),
+    };
+    let name = call.kind().name();
+    if let Err(e) = client.call(call).await {
+        // Reconciliation on the next subscription repairs whatever this left undone.
+        tracing::warn!(call = name, error = %e, "call failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! How the scheduler's state maps onto store keys:
+//!
+//! | key | value | written |
+//! |---|---|---|
+//! | `framework_id` | the framework id (JSON) | on SUBSCRIBED, before acting on offers |
+//! | `target` | the target config (id + spec, JSON) | when the config changes, before launching it |
+//! | `instances/<pod>-<index>` | the instance: placement, tasks, counters (JSON) | before every ACCEPT that changes it and before every acknowledgement |
+
+use crate::store::{Batch, StateStore, StoreError};
+use herd_core::model::InstanceId;
+use herd_core::scheduler::state::{Instance, ServiceState, TargetConfig};
+use herd_mesos_api::FrameworkId;
+
+/// Why state cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value is not what this version of herd writes.
+    #[error("state key {key} holds unreadable data ({source}); was it written by another herd version?")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn instance_key(id: &InstanceId) -> String {
+    format!("instances/{id}")
+}
+
+fn read<T: serde::de::DeserializeOwned>(
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<Option<T>, PersistError> {
+    match store.get(key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| PersistError::Corrupt { key: key.to_owned(), source }),
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Plain data always serialises.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Loads the stored state: `None` for a service never run with this store.
+pub fn load(store: &dyn StateStore) -> Result<Option<ServiceState>, PersistError> {
+    let Some(target) = read::<TargetConfig>(store, "target")? else { return Ok(None) };
+    let framework_id = read::<FrameworkId>(store, "framework_id")?;
+    let mut state = ServiceState::new(target);
+    state.framework_id = framework_id;
+    for key in store.list("instances")? {
+        if let Some(instance) = read::<Instance>(store, &key)? {
+            state.instances.insert(instance.id.clone(), instance);
+        }
+    }
+    Ok(Some(state))
+}
+
+/// Writes the whole state (first run, or a new target config).
+pub fn save_all(store: &dyn StateStore, state: &ServiceState) -> Result<(), PersistError> {
+    let mut batch = Batch::new().put("target", json(&state.target));
+    if let Some(id) = &state.framework_id {
+        batch = batch.put("framework_id", json(id));
+    }
+    for instance in state.instances.values() {
+        batch = batch.put(instance_key(&instance.id), json(instance));
+    }
+    store.apply(batch)?;
+    Ok(())
+}
+
+/// Writes what a `Persist` action names.
+pub fn save(
+    store: &dyn StateStore,
+    state: &ServiceState,
+    instances: &[InstanceId],
+    framework_id: bool,
+) -> Result<(), PersistError> {
+    let mut batch = Batch::new();
+    if framework_id && let Some(id) = &state.framework_id {
+        batch = batch.put("framework_id", json(id));
+    }
+    for id in instances {
+        match state.instances.get(id) {
+            Some(instance) => batch = batch.put(instance_key(id), json(instance)),
+            None => batch = batch.delete(instance_key(id)),
+        }
+    }
+    store.apply(batch)?;
+    Ok(())
+}

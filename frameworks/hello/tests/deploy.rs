@@ -1,0 +1,141 @@
+//! hello on the local cluster, end to end over real HTTP: deploy (reserve, volume, ONCE
+//! task, readiness), a killed server relaunched in place with its volume content kept,
+//! and a scheduler restart that resumes without relaunching anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use herd_localmesos::{ClusterConfig, LocalCluster};
+use herd_mesos_client::{Backoff, ClientConfig, MasterUrl};
+use herd_runtime::store::{FileStore, StateStore};
+use herd_runtime::{RunConfig, Service};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn http() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+        .with_no_client_auth();
+    reqwest::Client::builder().tls_backend_preconfigured(tls).timeout(Duration::from_secs(5)).build().unwrap()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    serde_json::from_slice(&http.get(url).send().await.unwrap().bytes().await.unwrap()).unwrap()
+}
+
+async fn start_service(cluster: &LocalCluster, store: Arc<dyn StateStore>) -> Service {
+    let mut mesos = ClientConfig::new(MasterUrl::parse(&cluster.master_url()).unwrap());
+    mesos.backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(500) };
+    let config = RunConfig {
+        spec: herd_hello::default_spec().unwrap(),
+        mesos,
+        api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        failover_timeout_secs: 300.0,
+        default_user: nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name,
+    };
+    Service::start(config, store).await.unwrap()
+}
+
+/// Waits until the deploy plan is COMPLETE; returns the pods' JSON.
+async fn deployed(http: &reqwest::Client, api: SocketAddr) -> Vec<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let plan = get_json(http, &format!("http://{api}/v1/plans/deploy")).await;
+        if plan["status"] == "COMPLETE" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "deploy did not complete: {plan:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let names: Vec<String> =
+        serde_json::from_value(get_json(http, &format!("http://{api}/v1/pods")).await).unwrap();
+    let mut pods = Vec::new();
+    for name in names {
+        pods.push(get_json(http, &format!("http://{api}/v1/pods/{name}")).await);
+    }
+    pods
+}
+
+fn server_task_id(pod: &Value) -> String {
+    pod["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "server").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn starts(http: &reqwest::Client, pod: &Value) -> String {
+    let url = format!("http://{}:{}/starts", pod["agent"].as_str().unwrap(), pod["ports"]["http"]);
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ClusterConfig::for_tests(dir.path().join("cluster"), 3);
+    config.agent_ip_block = 200 + (std::process::id() % 50) as u8;
+    let cluster = LocalCluster::start(config).await.unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path().join("state")).unwrap());
+    let service = start_service(&cluster, Arc::clone(&store)).await;
+    let http = http();
+    let api = service.api_addr();
+
+    // Deploy: three instances, one per agent, each serving its starts file.
+    let pods = deployed(&http, api).await;
+    assert_eq!(pods.len(), 3);
+    let agents: std::collections::BTreeSet<&str> =
+        pods.iter().map(|p| p["agent"].as_str().unwrap()).collect();
+    assert_eq!(agents.len(), 3, "hostname:UNIQUE: {pods:#?}");
+    for pod in &pods {
+        let text = starts(&http, pod).await;
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with(&format!("started {}", pod["name"].as_str().unwrap())), "{text}");
+    }
+    // The reservations carry the instance labels in the master's view.
+    let slaves = get_json(&http, &format!("{}/master/slaves", cluster.master_url())).await;
+    let labelled = slaves["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["reserved_resources_full"]["hello-role"].as_array().is_some_and(|r| !r.is_empty()))
+        .count();
+    assert_eq!(labelled, 3);
+
+    // Kill hello-1's server process: relaunched in place, the volume keeps the first line.
+    let hello1 = pods.iter().find(|p| p["name"] == "hello-1").unwrap().clone();
+    let before = server_task_id(&hello1);
+    let pattern =
+        format!("http.server {} --bind {}", hello1["ports"]["http"], hello1["agent"].as_str().unwrap());
+    let killed = std::process::Command::new("pkill").args(["-KILL", "-f", &pattern]).status().unwrap();
+    assert!(killed.success(), "no process matched {pattern}");
+    let deadline = Instant::now() + WAIT;
+    let relaunched = loop {
+        let pod = get_json(&http, &format!("http://{api}/v1/pods/hello-1")).await;
+        let server = pod["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "server").unwrap().clone();
+        if server_task_id(&pod) != before && server["state"] == "TASK_RUNNING" && server["ready"] == true {
+            break pod;
+        }
+        assert!(Instant::now() < deadline, "hello-1 not relaunched: {pod:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(relaunched["agent"], hello1["agent"], "relaunched in place");
+    assert_eq!(relaunched["ports"], hello1["ports"], "on the same reserved port");
+    let text = starts(&http, &relaunched).await;
+    assert_eq!(text.lines().count(), 2, "the volume kept the first start: {text}");
+
+    // Restart the scheduler: it resumes from its store; nothing is relaunched.
+    let ids: Vec<String> = deployed(&http, api).await.iter().map(server_task_id).collect();
+    service.shutdown().await.unwrap();
+    let service = start_service(&cluster, Arc::clone(&store)).await;
+    let pods = deployed(&http, service.api_addr()).await;
+    let after: Vec<String> = pods.iter().map(server_task_id).collect();
+    assert_eq!(after, ids, "task ids of untouched instances are unchanged");
+    for pod in &pods {
+        let init = pod["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "init").unwrap();
+        assert_eq!(init["state"], "TASK_FINISHED", "the ONCE task ran once: {pod:#}");
+    }
+    service.shutdown().await.unwrap();
+}

@@ -1,0 +1,97 @@
+//! `herd run <framework> --config FILE --master URL --state-dir DIR --api-port P`: one
+//! framework's scheduler in the foreground. Ctrl-C stops it; its tasks keep running (for
+//! the failover timeout) and its state stays in the state dir, to resume from.
+
+use anyhow::{Context, bail};
+use herd_core::spec::ServiceSpec;
+use herd_mesos_client::{ClientConfig, Credentials, MasterUrl};
+use herd_runtime::store::FileStore;
+use herd_runtime::{RunConfig, Service};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Arguments of `herd run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The framework: hello.
+    framework: String,
+    /// Service config (TOML or YAML); default: the framework's documented default.
+    #[arg(long, env = "HERD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Mesos master: http(s)://host:port, host:port or zk://host:2181/mesos.
+    #[arg(long, env = "HERD_MASTER", default_value = "http://127.0.0.1:5050")]
+    master: String,
+    /// Where the scheduler keeps its state (default: $HERD_HOME/<service>/state).
+    #[arg(long, env = "HERD_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Operator API port on 127.0.0.1 (0 = any).
+    #[arg(long, env = "HERD_API_PORT", default_value_t = 0)]
+    api_port: u16,
+    /// Address the operator API binds (default 127.0.0.1).
+    #[arg(long, env = "HERD_API_HOST", default_value = "127.0.0.1")]
+    api_host: std::net::IpAddr,
+    /// Principal for Mesos HTTP basic authentication.
+    #[arg(long, env = "HERD_PRINCIPAL")]
+    principal: Option<String>,
+    /// Secret for Mesos HTTP basic authentication (prefer the environment variable).
+    #[arg(long, env = "HERD_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Seconds Mesos keeps the framework's tasks while the scheduler is away.
+    #[arg(long, default_value_t = 604800.0)]
+    failover_timeout: f64,
+}
+
+fn herd_home() -> PathBuf {
+    std::env::var_os("HERD_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".herd")))
+        .unwrap_or_else(|| PathBuf::from(".herd"))
+}
+
+pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
+    if args.framework != "hello" {
+        bail!("unknown framework {:?}: herd run knows hello (more arrive with their issues)", args.framework);
+    }
+    let spec = match &args.config {
+        Some(path) => ServiceSpec::load(path)?,
+        None => herd_hello::default_spec()?,
+    };
+    let mut mesos = ClientConfig::new(MasterUrl::parse(&args.master).context("--master")?);
+    mesos.credentials = match (args.principal, args.secret) {
+        (Some(principal), Some(secret)) => Some(Credentials { principal, secret }),
+        (None, None) => None,
+        _ => bail!("--principal and --secret (HERD_PRINCIPAL / HERD_SECRET) go together"),
+    };
+    let state_dir = args.state_dir.unwrap_or_else(|| herd_home().join(&spec.name).join("state"));
+    let store = FileStore::open(&state_dir)
+        .with_context(|| format!("opening the state dir {}", state_dir.display()))?;
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "nobody".to_owned());
+    let config = RunConfig {
+        spec,
+        mesos,
+        api_addr: SocketAddr::new(args.api_host, args.api_port),
+        failover_timeout_secs: args.failover_timeout,
+        default_user: user,
+    };
+    let mut service = Service::start(config, Arc::new(store)).await?;
+    eprintln!(
+        "herd run {}: operator API on http://{} (state in {})",
+        args.framework,
+        service.api_addr(),
+        state_dir.display()
+    );
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            r?;
+            eprintln!("herd run: stopping; tasks keep running, state stays in {}", state_dir.display());
+            service.shutdown().await?;
+        }
+        r = service.wait() => r?,
+    }
+    Ok(())
+}
