@@ -377,15 +377,7 @@ fn relaunch(req: &Request<'_>, placement: &Placement, offer: &Offer) -> Result<A
     // the volumes' disk, plus the volumes themselves.
     let mut needed = wanted.clone();
     for v in &placement.volumes {
-        let mut plain = v.clone();
-        if let Some(d) = plain.disk.as_mut() {
-            d.persistence = None;
-            d.volume = None;
-        }
-        if plain.disk.as_ref().is_some_and(|d| d.source.is_none()) {
-            plain.disk = None;
-        }
-        needed = needed.saturating_sub(&Resources::from(vec![plain]));
+        needed = needed.saturating_sub(&Resources::from(vec![v.without_volume()]));
         needed.add(v);
     }
     if !offered.contains(&needed) {

@@ -258,6 +258,20 @@ impl Resource {
         self.disk.as_ref().is_some_and(|d| d.persistence.is_some())
     }
 
+    /// The disk a persistent volume was created on: the same resource without its
+    /// persistence and volume (what CREATE consumed and DESTROY gives back).
+    pub fn without_volume(&self) -> Self {
+        let mut plain = self.clone();
+        if let Some(d) = plain.disk.as_mut() {
+            d.persistence = None;
+            d.volume = None;
+        }
+        if plain.disk.as_ref().is_some_and(|d| d.source.is_none()) {
+            plain.disk = None;
+        }
+        plain
+    }
+
     /// The same resource in the refined reservation format (legacy `role`/`reservation`
     /// folded into `reservations`), as the master stores it internally.
     pub fn upgraded(&self) -> Self {

@@ -6,7 +6,7 @@
 use super::Agent;
 use super::containers::{executor_event, record_and_queue, send_event};
 use crate::master::AgentMessage;
-use crate::master::scheduler_api::text;
+use crate::master::scheduler_api::{method_not_allowed, text};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -29,12 +29,7 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     if method != Method::POST {
-        let mut r = text(
-            405,
-            format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
-        );
-        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return r;
+        return method_not_allowed(&method);
     }
     match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         None => return text(400, "Expecting 'Content-Type' to be present"),

@@ -425,15 +425,7 @@ fn create(
                 persistence.id
             ));
         }
-        let mut p = v.clone();
-        if let Some(d) = p.disk.as_mut() {
-            d.persistence = None;
-            d.volume = None;
-        }
-        if p.disk.as_ref().is_some_and(|d| d.source.is_none()) {
-            p.disk = None;
-        }
-        plain.add(&p);
+        plain.add(&v.without_volume());
     }
     if !pool.contains(&plain) {
         return Err(format!("Invalid CREATE: {plain} is not available in {pool}"));
@@ -459,15 +451,7 @@ fn destroy(
     }
     let mut plain = Resources::new();
     for v in wanted.iter() {
-        let mut p = v.clone();
-        if let Some(d) = p.disk.as_mut() {
-            d.persistence = None;
-            d.volume = None;
-        }
-        if p.disk.as_ref().is_some_and(|d| d.source.is_none()) {
-            p.disk = None;
-        }
-        plain.add(&p);
+        plain.add(&v.without_volume());
     }
     convert(st, agent_id, pool, &wanted, &plain)?;
     changes.destroyed.extend(wanted.into_vec());

@@ -23,6 +23,14 @@ pub(crate) fn text(status: u16, body: impl Into<String>) -> Response {
         .unwrap_or_default()
 }
 
+/// 405 with `Allow: POST`, worded as Mesos words it.
+pub(crate) fn method_not_allowed(method: &Method) -> Response {
+    let mut r =
+        text(405, format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."));
+    r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    r
+}
+
 /// Parses a call as Mesos would: JSON syntax first, then the Call message, naming the
 /// missing required fields by their path.
 pub(crate) fn parse_call(body: &[u8]) -> Result<CallEnvelope, String> {
@@ -98,12 +106,7 @@ pub(crate) async fn scheduler(
     body: Bytes,
 ) -> Response {
     if method != Method::POST {
-        let mut r = text(
-            405,
-            format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
-        );
-        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return r;
+        return method_not_allowed(&method);
     }
     let Some(content_type) = header_str(&headers, "content-type") else {
         return text(400, "Expecting 'Content-Type' to be present");
