@@ -1,22 +1,98 @@
 //! The operator HTTP API (REST, JSON): plans, pods, endpoints, config, offer outcomes,
 //! health and Prometheus metrics.
 
-use crate::driver::{SharedScheduler, lock};
+use crate::driver::{CommandRequest, SharedScheduler, lock};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herd_core::scheduler::plan::{Plan, Status};
+use herd_core::scheduler::{Command, CommandError};
 use serde_json::{Value, json};
 
 fn not_found(what: String) -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
 }
 
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    scheduler: SharedScheduler,
+    commands: tokio::sync::mpsc::Sender<CommandRequest>,
+}
+
+impl axum::extract::FromRef<ApiState> for SharedScheduler {
+    fn from_ref(s: &ApiState) -> Self {
+        s.scheduler.clone()
+    }
+}
+
+/// Sends a command to the driver and answers like the operator API does.
+async fn command(state: &ApiState, command: Command) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if state.commands.send((command, tx)).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
+            .into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => (StatusCode::ACCEPTED, Json(json!({ "result": "accepted" }))).into_response(),
+        Ok(Err(e @ CommandError::NotFound { .. })) => not_found(e.to_string()),
+        Ok(Err(e @ CommandError::Conflict(_))) => {
+            (StatusCode::CONFLICT, Json(json!({ "error": e.to_string() }))).into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
+            .into_response(),
+    }
+}
+
+async fn plan_action(State(s): State<ApiState>, Path((plan, action)): Path<(String, String)>) -> Response {
+    match action.as_str() {
+        "pause" => command(&s, Command::Pause(plan)).await,
+        "resume" => command(&s, Command::Resume(plan)).await,
+        other => not_found(format!("no plan action {other:?}; actions: pause, resume")),
+    }
+}
+
+async fn pod_action(State(s): State<ApiState>, Path((pod, action)): Path<(String, String)>) -> Response {
+    match action.as_str() {
+        "restart" => command(&s, Command::RestartPod(pod)).await,
+        "replace" => command(&s, Command::ReplacePod(pod)).await,
+        other => not_found(format!("no pod action {other:?}; actions: restart, replace")),
+    }
+}
+
+async fn uninstall(State(s): State<ApiState>) -> Response {
+    command(&s, Command::Uninstall).await
+}
+
+async fn orphans(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    Json(json!({
+        "released": s.orphans().map(|o| json!({
+            "time": o.time,
+            "agent": o.hostname,
+            "reservation_id": o.reservation_id,
+            "resources": o.resources,
+        })).collect::<Vec<_>>(),
+        "pending": s.pending_releases().iter().map(|p| json!({
+            "agent": p.hostname,
+            "reservation_id": p.reservation_id,
+            "volumes": p.volumes.iter().filter_map(|v| v.disk.as_ref()?.persistence.as_ref().map(|x| x.id.clone())).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
 /// The routes.
-pub(crate) fn router(scheduler: SharedScheduler) -> axum::Router {
+pub(crate) fn router(
+    scheduler: SharedScheduler,
+    commands: tokio::sync::mpsc::Sender<CommandRequest>,
+) -> axum::Router {
     axum::Router::new()
+        .route("/v1/plans/{plan}/{action}", axum::routing::post(plan_action))
+        .route("/v1/pods/{pod}/{action}", axum::routing::post(pod_action))
+        .route("/v1/uninstall", axum::routing::post(uninstall))
+        .route("/v1/orphans", get(orphans))
         .route("/v1/health", get(health))
         .route("/v1/plans", get(plans))
         .route("/v1/plans/{plan}", get(plan))
@@ -26,7 +102,7 @@ pub(crate) fn router(scheduler: SharedScheduler) -> axum::Router {
         .route("/v1/config", get(config))
         .route("/v1/offer-outcomes", get(outcomes))
         .route("/metrics", get(metrics))
-        .with_state(scheduler)
+        .with_state(ApiState { scheduler, commands })
 }
 
 fn all_plans(s: &SharedScheduler) -> Vec<Plan> {

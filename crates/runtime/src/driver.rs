@@ -5,7 +5,7 @@
 
 use crate::persist;
 use crate::store::StateStore;
-use herd_core::scheduler::{Action, Input, Scheduler};
+use herd_core::scheduler::{Action, Command, CommandError, Input, Scheduler};
 use herd_mesos_api::Filters;
 use herd_mesos_api::scheduler::{Accept, Call, Decline, Event, Kill, Reconcile, ReconcileTask, Roles};
 use herd_mesos_client::{Client, Events, Incoming, SubscribeError};
@@ -27,7 +27,13 @@ pub enum DriverError {
     /// Writing state failed: stop rather than act on Mesos without a record.
     #[error("cannot persist state: {0}")]
     Persist(#[from] persist::PersistError),
+    /// The service was uninstalled: nothing left to run.
+    #[error("the service was uninstalled")]
+    Uninstalled,
 }
+
+/// An operator command for the driver, with where to send the answer.
+pub(crate) type CommandRequest = (Command, tokio::sync::oneshot::Sender<Result<(), CommandError>>);
 
 /// The scheduler, shared between the driver and the operator API.
 pub type SharedScheduler = Arc<Mutex<Scheduler>>;
@@ -42,6 +48,7 @@ pub(crate) async fn run(
     store: Arc<dyn StateStore>,
     client: Client,
     mut events: Events,
+    mut commands: tokio::sync::mpsc::Receiver<CommandRequest>,
     stop: CancellationToken,
 ) -> Result<(), DriverError> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -49,6 +56,25 @@ pub(crate) async fn run(
     loop {
         let input = tokio::select! {
             () = stop.cancelled() => return Ok(()),
+            Some((command, reply)) = commands.recv() => {
+                let (result, state) = {
+                    let mut s = lock(&scheduler);
+                    let result = s.command(command, now());
+                    (result, s.state().clone())
+                };
+                match result {
+                    Ok(actions) => {
+                        let _ = reply.send(Ok(()));
+                        for action in actions {
+                            execute(&client, store.as_ref(), Some(&state), action).await?;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                continue;
+            }
             _ = tick.tick() => Input::Tick,
             incoming = events.next() => match incoming {
                 None => return Ok(()),
@@ -82,18 +108,79 @@ pub(crate) async fn run(
     }
 }
 
+/// Crash points for tests: `HERD_CRASH_AT=<point>:<n>` aborts the process (as a SIGKILL
+/// would end it: no cleanup, no flush) the n-th time the driver reaches `<point>`, e.g.
+/// `before-accept:2` or `after-persist:3`. Read once; costs one atomic add per action.
+mod crash {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static AT: OnceLock<Option<(String, u32)>> = OnceLock::new();
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) fn point(name: &str) {
+        let at = AT.get_or_init(|| {
+            let v = std::env::var("HERD_CRASH_AT").ok()?;
+            let (p, n) = v.rsplit_once(':')?;
+            Some((p.to_owned(), n.parse().ok()?))
+        });
+        if let Some((p, n)) = at
+            && p == name
+            && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *n
+        {
+            eprintln!("herd: crash point {name}:{n} reached, aborting (HERD_CRASH_AT)");
+            std::process::abort();
+        }
+    }
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Persist { .. } => "persist",
+        Action::Accept { .. } => "accept",
+        Action::Decline { .. } => "decline",
+        Action::Kill { .. } => "kill",
+        Action::Acknowledge(_) => "acknowledge",
+        Action::Reconcile(_) => "reconcile",
+        Action::Revive => "revive",
+        Action::Suppress => "suppress",
+        Action::Teardown => "teardown",
+    }
+}
+
 async fn execute(
     client: &Client,
     store: &dyn StateStore,
     state: Option<&herd_core::scheduler::state::ServiceState>,
     action: Action,
 ) -> Result<(), DriverError> {
+    let name = action_name(&action);
+    crash::point(&format!("before-{name}"));
+    let result = execute_action(client, store, state, action).await;
+    crash::point(&format!("after-{name}"));
+    result
+}
+
+async fn execute_action(
+    client: &Client,
+    store: &dyn StateStore,
+    state: Option<&herd_core::scheduler::state::ServiceState>,
+    action: Action,
+) -> Result<(), DriverError> {
     let call = match action {
-        Action::Persist { instances, framework_id } => {
+        Action::Persist { instances, service } => {
             if let Some(state) = state {
-                persist::save(store, state, &instances, framework_id)?;
+                persist::save(store, state, &instances, service)?;
             }
             return Ok(());
+        }
+        Action::Teardown => {
+            if let Err(e) = client.call(Call::Teardown).await {
+                tracing::warn!(error = %e, "TEARDOWN failed");
+            }
+            persist::forget(store)?;
+            tracing::info!("uninstall complete: framework torn down, state forgotten");
+            return Err(DriverError::Uninstalled);
         }
         Action::Accept { offer_ids, operations } => {
             Call::Accept(Accept { offer_ids, operations, filters: Some(Filters::refuse(1.0)) })

@@ -143,21 +143,28 @@ impl Service {
             ..FrameworkInfo::default()
         };
         let scheduler: SharedScheduler = Arc::new(Mutex::new(Scheduler::new(state)?));
+        let (commands_tx, commands) = tokio::sync::mpsc::channel(16);
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
         let api_addr =
             listener.local_addr().map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
         let stop = CancellationToken::new();
-        let app = api::router(Arc::clone(&scheduler));
+        let app = api::router(Arc::clone(&scheduler), commands_tx);
         let api_stop = stop.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).with_graceful_shutdown(api_stop.cancelled_owned()).await;
         });
         let (client, events) =
             Client::subscribe(config.mesos, Subscribe { framework_info, ..Subscribe::default() })?;
-        let driver =
-            tokio::spawn(driver::run(Arc::clone(&scheduler), store, client.clone(), events, stop.clone()));
+        let driver = tokio::spawn(driver::run(
+            Arc::clone(&scheduler),
+            store,
+            client.clone(),
+            events,
+            commands,
+            stop.clone(),
+        ));
         tracing::info!(api = %api_addr, "service started");
         Ok(Self { api_addr, stop, driver, scheduler, client })
     }
@@ -178,16 +185,16 @@ impl Service {
         self.stop.cancel();
         self.client.close();
         match self.driver.await {
+            Ok(Err(driver::DriverError::Uninstalled)) | Err(_) => Ok(()),
             Ok(result) => result.map_err(RuntimeError::from),
-            Err(_) => Ok(()),
         }
     }
 
-    /// Waits until the driver stops by itself (a fatal error).
+    /// Waits until the driver stops by itself: `Ok` after an uninstall, else the error.
     pub async fn wait(&mut self) -> Result<(), RuntimeError> {
         match (&mut self.driver).await {
+            Ok(Err(driver::DriverError::Uninstalled)) | Err(_) => Ok(()),
             Ok(result) => result.map_err(RuntimeError::from),
-            Err(_) => Ok(()),
         }
     }
 }

@@ -4,11 +4,14 @@
 //! |---|---|---|
 //! | `framework_id` | the framework id (JSON) | on SUBSCRIBED, before acting on offers |
 //! | `target` | the target config (id + spec, JSON) | when the config changes, before launching it |
-//! | `instances/<pod>-<index>` | the instance: placement, tasks, counters (JSON) | before every ACCEPT that changes it and before every acknowledgement |
+//! | `instances/<pod>-<index>` | the instance: placement, tasks, counters, lost-since timer (JSON) | before every ACCEPT that changes it and before every acknowledgement |
+//! | `cleanup` | reservations and volumes still to release (JSON) | before the UNRESERVE/DESTROY that releases them, and when an instance retires |
+//! | `operator` | paused plans, resumed canaries, uninstalling (JSON) | when the operator acts |
 
 use crate::store::{Batch, StateStore, StoreError};
 use herd_core::model::InstanceId;
-use herd_core::scheduler::state::{Instance, ServiceState, TargetConfig};
+use herd_core::model::Placement;
+use herd_core::scheduler::state::{Instance, OperatorState, ServiceState, TargetConfig};
 use herd_mesos_api::FrameworkId;
 
 /// Why state cannot be loaded.
@@ -55,6 +58,10 @@ pub fn load(store: &dyn StateStore) -> Result<Option<ServiceState>, PersistError
     let framework_id = read::<FrameworkId>(store, "framework_id")?;
     let mut state = ServiceState::new(target);
     state.framework_id = framework_id;
+    state.cleanup = read::<Vec<Placement>>(store, "cleanup")?.unwrap_or_default();
+    state.operator = read::<OperatorState>(store, "operator")?.unwrap_or_default();
+    // The stored instances are the truth (a decommissioned one is absent).
+    state.instances.clear();
     for key in store.list("instances")? {
         if let Some(instance) = read::<Instance>(store, &key)? {
             state.instances.insert(instance.id.clone(), instance);
@@ -65,7 +72,11 @@ pub fn load(store: &dyn StateStore) -> Result<Option<ServiceState>, PersistError
 
 /// Writes the whole state (first run, or a new target config).
 pub fn save_all(store: &dyn StateStore, state: &ServiceState) -> Result<(), PersistError> {
-    let mut batch = Batch::new().put("target", json(&state.target));
+    let mut batch = Batch::new()
+        .put("target", json(&state.target))
+        .put("cleanup", json(&state.cleanup))
+        .put("operator", json(&state.operator))
+        .delete_prefix("instances");
     if let Some(id) = &state.framework_id {
         batch = batch.put("framework_id", json(id));
     }
@@ -81,11 +92,14 @@ pub fn save(
     store: &dyn StateStore,
     state: &ServiceState,
     instances: &[InstanceId],
-    framework_id: bool,
+    service: bool,
 ) -> Result<(), PersistError> {
     let mut batch = Batch::new();
-    if framework_id && let Some(id) = &state.framework_id {
-        batch = batch.put("framework_id", json(id));
+    if service {
+        if let Some(id) = &state.framework_id {
+            batch = batch.put("framework_id", json(id));
+        }
+        batch = batch.put("cleanup", json(&state.cleanup)).put("operator", json(&state.operator));
     }
     for id in instances {
         match state.instances.get(id) {
@@ -94,5 +108,11 @@ pub fn save(
         }
     }
     store.apply(batch)?;
+    Ok(())
+}
+
+/// Forgets the service (after an uninstall completed).
+pub fn forget(store: &dyn StateStore) -> Result<(), PersistError> {
+    store.apply(Batch::new().delete_prefix(""))?;
     Ok(())
 }

@@ -1,10 +1,17 @@
-//! The state store's contract, run against every backend, and the file store's own promises:
+//! The state store's contract, run against every backend; the file store's own promises:
 //! data survives a reopen, one process at a time, and batches are all-or-nothing across
-//! SIGKILL.
+//! SIGKILL; and the ZooKeeper store's: against a real ZooKeeper 3.9 server, `multi`s are
+//! all-or-nothing, one scheduler leads at a time, a lost session is a clear error.
+//!
+//! The ZooKeeper tests need the jars: `bash scripts/fetch-zookeeper.sh` (they fail, never
+//! skip, without them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use herd_runtime::store::{Batch, FileStore, MemoryStore, StateStore, StoreError};
+#[path = "../../mesos-client/tests/support/zookeeper.rs"]
+mod zookeeper_server;
+
+use herd_runtime::store::{Batch, FileStore, MemoryStore, StateStore, StoreError, ZkStore};
 
 /// What every backend must do, each case a function of the store under test.
 mod contract {
@@ -79,6 +86,26 @@ mod contract {
         store.apply(Batch::new().delete_prefix("instances")).unwrap();
         assert_eq!(store.list("").unwrap(), ["instances", "instances-old/c"]);
         store.apply(Batch::new().delete_prefix("")).unwrap();
+        assert!(store.list("").unwrap().is_empty());
+    }
+
+    pub fn deleting_a_key_keeps_the_keys_under_it(store: &dyn StateStore) {
+        store
+            .apply(
+                Batch::new()
+                    .put("instances", b"p".to_vec())
+                    .put("instances/a", b"1".to_vec())
+                    .put("instances/a/t", b"2".to_vec()),
+            )
+            .unwrap();
+        store.apply(Batch::new().delete("instances").delete("instances/a")).unwrap();
+        assert_eq!(store.list("").unwrap(), ["instances/a/t"]);
+        assert_eq!(store.get("instances").unwrap(), None);
+        assert_eq!(store.get("instances/a").unwrap(), None);
+        assert_eq!(store.get("instances/a/t").unwrap(), Some(b"2".to_vec()));
+        store.apply(Batch::new().put("instances/a", b"3".to_vec())).unwrap();
+        assert_eq!(store.list("instances").unwrap(), ["instances/a", "instances/a/t"]);
+        store.apply(Batch::new().delete("instances/a/t").delete("instances/a")).unwrap();
         assert!(store.list("").unwrap().is_empty());
     }
 
@@ -173,6 +200,18 @@ macro_rules! contract_tests {
                 }
             )*
         }
+        mod zk_store {
+            $(
+                #[test]
+                fn $case() {
+                    let server = super::zk::shared_server();
+                    // Connected from a runtime that is gone by the time the case runs: the
+                    // store does not depend on it.
+                    let store = super::zk::connect(&super::zk::url(&server, stringify!($case)));
+                    super::contract::$case(&store);
+                }
+            )*
+        }
     };
 }
 
@@ -181,6 +220,7 @@ contract_tests!(
     values_are_opaque_bytes,
     list_is_sorted_and_follows_segments,
     delete_and_delete_prefix,
+    deleting_a_key_keeps_the_keys_under_it,
     a_batch_applies_in_order,
     a_refused_batch_changes_nothing,
     readers_never_see_part_of_a_batch,
@@ -458,5 +498,394 @@ mod crash {
             rounds_with_progress >= KILLS / 4,
             "only {rounds_with_progress} of {KILLS} rounds wrote anything"
         );
+    }
+}
+
+/// The ZooKeeper store against a real server. Every test works under a path of its own, so
+/// tests running at the same time share one server; it is stopped when the last of them
+/// ends, so no JVM outlives the tests.
+mod zk {
+    use std::future::Future;
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
+    use std::time::{Duration, Instant};
+
+    use zookeeper_client as zkc;
+
+    use super::zookeeper_server::{ZkServer, free_port};
+    use super::*;
+
+    /// The timeout of the stores under test.
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    /// Bound on every wait of a test.
+    const STEP: Duration = Duration::from_secs(30);
+
+    static SERVER: Mutex<Weak<ZkServer>> = Mutex::new(Weak::new());
+    static PATHS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The server shared by the tests running now; started if there is none.
+    pub fn shared_server() -> Arc<ZkServer> {
+        let mut slot = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let server = Arc::new(ZkServer::start());
+        *slot = Arc::downgrade(&server);
+        server
+    }
+
+    /// The path of a new store on `server`: `/herd-test/<name>-<n>`.
+    pub fn path(name: &str) -> String {
+        format!("/herd-test/{name}-{}", PATHS.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn url(server: &ZkServer, name: &str) -> String {
+        format!("zk://{}{}", server.connect_string(), path(name))
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    /// A store at `url`, connected from a runtime dropped right after.
+    pub fn connect(url: &str) -> ZkStore {
+        runtime().block_on(ZkStore::connect(url, TIMEOUT)).unwrap()
+    }
+
+    async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+        match tokio::time::timeout(STEP, fut).await {
+            Ok(value) => value,
+            Err(_) => panic!("{what}: nothing within {STEP:?}"),
+        }
+    }
+
+    /// A plain ZooKeeper client, to look at (and meddle with) the store's znodes.
+    async fn raw(server: &ZkServer) -> zkc::Client {
+        within("connect", zkc::Client::connect(&server.connect_string())).await.unwrap()
+    }
+
+    /// The znodes map the keys, values carry a marker byte, and parents left empty go away.
+    #[tokio::test]
+    async fn keys_are_znodes_under_the_state_root() {
+        let server = shared_server();
+        let path = path("layout");
+        let store =
+            within("connect", ZkStore::connect(&format!("zk://{}{path}", server.connect_string()), TIMEOUT))
+                .await
+                .unwrap();
+        assert_eq!(store.url(), format!("zk://{}{path}", server.connect_string()));
+        // From a task of a current-thread runtime: the blocking calls run on the store's thread.
+        store.apply(Batch::new().put("a/b/c", b"x".to_vec()).put("k", Vec::new())).unwrap();
+        let zk = raw(&server).await;
+        let state = format!("{path}/state");
+        let (data, _) = zk.get_data(&format!("{state}/a/b/c")).await.unwrap();
+        assert_eq!(data, b"vx");
+        assert_eq!(zk.get_data(&format!("{state}/k")).await.unwrap().0, b"v");
+        assert_eq!(zk.get_data(&format!("{state}/a/b")).await.unwrap().0, b"");
+        let mut top = zk.list_children(&state).await.unwrap();
+        top.sort();
+        assert_eq!(top, ["a", "k"]);
+
+        store.apply(Batch::new().delete("a/b/c").delete("k")).unwrap();
+        assert!(zk.list_children(&state).await.unwrap().is_empty(), "empty parents are pruned");
+        assert!(store.list("").unwrap().is_empty());
+    }
+
+    /// A batch that ZooKeeper refuses half-way (a create under a znode whose ACL forbids it)
+    /// is refused whole: the `multi` is all-or-nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multi_refused_by_zookeeper_changes_nothing() {
+        let server = shared_server();
+        let path = path("atomic");
+        let store =
+            within("connect", ZkStore::connect(&format!("zk://{}{path}", server.connect_string()), TIMEOUT))
+                .await
+                .unwrap();
+        store.apply(Batch::new().put("kept", b"1".to_vec()).put("sub/x", b"2".to_vec())).unwrap();
+        let zk = raw(&server).await;
+        let read_only = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_read());
+        zk.create(&format!("{path}/state/locked"), b"", &read_only).await.unwrap();
+
+        let err = store
+            .apply(
+                Batch::new()
+                    .put("new", b"3".to_vec())
+                    .delete("kept")
+                    .delete_prefix("sub")
+                    .put("locked/x", b"4".to_vec()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Zk { source: zkc::Error::NoAuth, .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("create {path}/state/locked/x")), "{message}");
+        assert!(message.contains("ACL"), "{message}");
+
+        assert_eq!(store.list("").unwrap(), ["kept", "sub/x"]);
+        assert_eq!(store.get("new").unwrap(), None);
+        assert_eq!(store.get("kept").unwrap(), Some(b"1".to_vec()));
+    }
+
+    /// Two schedulers (two stores, two sessions) on one path: the second leads only once the
+    /// first lets go, and then reads what the first wrote; one that gives up waiting leaves
+    /// no lock znode behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_scheduler_leads_at_a_time() {
+        let server = shared_server();
+        let path = path("leadership");
+        let url = format!("zk://{}{path}", server.connect_string());
+        let first = within("connect", ZkStore::connect(&url, TIMEOUT)).await.unwrap();
+        let second = within("connect", ZkStore::connect(&url, TIMEOUT)).await.unwrap();
+        let third = within("connect", ZkStore::connect(&url, TIMEOUT)).await.unwrap();
+
+        let guard = within("first lock", first.lock_leadership()).await.unwrap();
+        assert_eq!(guard.znode(), format!("{path}/leader/lock_0000000000"));
+        let waiting = tokio::spawn(async move {
+            let guard = second.lock_leadership().await;
+            (second, guard)
+        });
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(!waiting.is_finished(), "the second scheduler leads beside the first");
+
+        // The third gives up after a while: its lock znode goes.
+        let gave_up = tokio::time::timeout(Duration::from_millis(300), third.lock_leadership()).await;
+        assert!(gave_up.is_err(), "the third scheduler leads beside the first");
+        let zk = raw(&server).await;
+        let deadline = Instant::now() + STEP;
+        loop {
+            let mut members = zk.list_children(&format!("{path}/leader")).await.unwrap();
+            members.sort();
+            if members == ["lock_0000000000", "lock_0000000001"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "lock znodes left: {members:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        first.apply(Batch::new().put("written-by", b"first".to_vec())).unwrap();
+        drop(guard);
+        let (second, guard) = within("second lock", waiting).await.unwrap();
+        let guard = guard.unwrap();
+        assert_eq!(guard.znode(), format!("{path}/leader/lock_0000000001"));
+        assert_eq!(second.get("written-by").unwrap(), Some(b"first".to_vec()));
+        let (_, stat) = zk.get_data(guard.znode()).await.unwrap();
+        assert_ne!(stat.ephemeral_owner, 0, "the lock znode is ephemeral");
+    }
+
+    const LEADER_URL_ENV: &str = "HERD_STORE_ZK_LEADER_URL";
+    const LEADING: &str = "herd-store-zk-leader: leading";
+
+    /// The leader's role in [`a_crashed_leaders_lock_goes_with_its_session`]; passes at once
+    /// unless spawned by it.
+    #[test]
+    fn leader_process() {
+        let Ok(url) = std::env::var(LEADER_URL_ENV) else {
+            return;
+        };
+        runtime().block_on(async {
+            let store =
+                ZkStore::connect_with_session_timeout(&url, TIMEOUT, Duration::from_secs(2)).await.unwrap();
+            let _guard = store.lock_leadership().await.unwrap();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{LEADING}").unwrap();
+            out.flush().unwrap();
+            // Until killed.
+            tokio::time::sleep(Duration::from_secs(120)).await;
+        });
+    }
+
+    /// A child process, SIGKILLed on drop.
+    struct Killed(Child);
+
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A leader that dies without dropping its guard (SIGKILL) leads until its session
+    /// expires, and not longer: then the next scheduler leads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_leaders_lock_goes_with_its_session() {
+        let server = shared_server();
+        let url = url(&server, "crashed-leader");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["zk::leader_process", "--exact", "--nocapture", "--test-threads=1"])
+            .env(LEADER_URL_ENV, &url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut leader = Killed(child);
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + STEP;
+        loop {
+            match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains(LEADING) => break,
+                Ok(_) => {}
+                Err(e) => panic!("the leader process did not lead within {STEP:?}: {e}"),
+            }
+        }
+
+        let store = within("connect", ZkStore::connect(&url, TIMEOUT)).await.unwrap();
+        let mut waiting = Box::pin(store.lock_leadership());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1500), &mut waiting).await.is_err(),
+            "led beside a live leader"
+        );
+        let killed = Instant::now();
+        leader.0.kill().unwrap();
+        leader.0.wait().unwrap();
+        let guard = within("lock after the crash", waiting).await.unwrap();
+        let took = killed.elapsed();
+        assert!(guard.znode().ends_with("/leader/lock_0000000001"), "{}", guard.znode());
+        // The session timeout was 2 s; ZooKeeper checks expiry once a tick (500 ms here).
+        assert!(
+            took >= Duration::from_millis(1000),
+            "led {took:?} after the crash: before the session expired"
+        );
+        eprintln!("led {took:?} after the leader was killed");
+    }
+
+    /// When ZooKeeper is gone for longer than the session timeout, the session expires, and
+    /// every call says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_session_is_a_clear_error() {
+        // A server of its own: this test stops it.
+        let server = ZkServer::start();
+        let url = url(&server, "session-loss");
+        let store = within(
+            "connect",
+            ZkStore::connect_with_session_timeout(&url, Duration::from_secs(3), Duration::from_secs(2)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.session_timeout(), Duration::from_secs(2));
+        let guard = within("lock", store.lock_leadership()).await.unwrap();
+        store.apply(Batch::new().put("k", b"v".to_vec())).unwrap();
+        drop(server);
+
+        let deadline = Instant::now() + STEP;
+        let lost = loop {
+            match store.get("k") {
+                Err(err @ StoreError::ZkSessionLost { .. }) => break err,
+                Err(StoreError::ZkTimeout { .. }) => {}
+                other => panic!("while ZooKeeper is down: {other:?}"),
+            }
+            assert!(Instant::now() < deadline, "the session did not end within {STEP:?}");
+        };
+        let message = lost.to_string();
+        assert!(message.contains(&url), "{message}");
+        assert!(message.contains("session ended (Expired)"), "{message}");
+        assert!(message.contains("must stop"), "{message}");
+
+        let started = Instant::now();
+        let err = store.apply(Batch::new().put("k", b"w".to_vec())).unwrap_err();
+        assert!(matches!(err, StoreError::ZkSessionLost { .. }), "{err:?}");
+        assert!(matches!(store.list(""), Err(StoreError::ZkSessionLost { .. })));
+        let err = within("lock", store.lock_leadership()).await.unwrap_err();
+        assert!(matches!(err, StoreError::ZkSessionLost { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "a lost session fails calls at once");
+        drop(guard);
+    }
+
+    /// Two stores writing to one path at once (which leadership normally prevents) conflict,
+    /// retry, and still never split a batch: each batch writes x/N and y/N, or deletes both
+    /// prefixes, and a third store never lists one without the other.
+    #[test]
+    fn concurrent_writers_never_split_a_batch() {
+        let server = shared_server();
+        let url = url(&server, "concurrent");
+        let (a, b, reader) = (connect(&url), connect(&url), connect(&url));
+        let check = |keys: &[String]| {
+            let xs: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("x/")).collect();
+            let ys: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("y/")).collect();
+            assert_eq!(xs, ys, "a batch was split: {keys:?}");
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let deadline = Instant::now() + STEP;
+                while !done.load(Ordering::Relaxed) {
+                    assert!(Instant::now() < deadline, "the writers stalled");
+                    check(&reader.list("").unwrap());
+                }
+            });
+            let writer = s.spawn(|| {
+                for n in 0..60 {
+                    a.apply(Batch::new().put(format!("x/{n:03}"), vec![1]).put(format!("y/{n:03}"), vec![2]))
+                        .unwrap();
+                }
+            });
+            for _ in 0..15 {
+                b.apply(Batch::new().delete_prefix("x").delete_prefix("y")).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            writer.join().unwrap();
+            done.store(true, Ordering::Relaxed);
+        });
+        check(&reader.list("").unwrap());
+    }
+
+    #[test]
+    fn opening_fails_clearly() {
+        let rt = runtime();
+        let err = rt.block_on(ZkStore::connect("zk://u:secret@host:2181", TIMEOUT)).unwrap_err();
+        assert!(matches!(err, StoreError::ZkUrl(_)), "{err:?}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+
+        let nobody = format!("zk://127.0.0.1:{}/herd", free_port());
+        let started = Instant::now();
+        let err = rt.block_on(ZkStore::connect(&nobody, Duration::from_secs(2))).unwrap_err();
+        assert!(matches!(err, StoreError::ZkConnect { .. }), "{err:?}");
+        assert!(err.to_string().contains("within 2s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        // A path whose state znode holds someone else's data.
+        let server = shared_server();
+        let path = path("foreign");
+        rt.block_on(async {
+            let zk = raw(&server).await;
+            let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+            zk.mkdir(&path, &options).await.unwrap();
+            zk.create(&format!("{path}/state"), b"not ours", &options).await.unwrap();
+        });
+        let url = format!("zk://{}{path}", server.connect_string());
+        let err = rt.block_on(ZkStore::connect(&url, TIMEOUT)).unwrap_err();
+        assert!(matches!(err, StoreError::ZkCorrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("something other than a herd state store"), "{err}");
+    }
+
+    /// With credentials in the URL, the store's znodes are for their creator only: the target
+    /// configuration may hold secrets.
+    #[test]
+    fn credentials_make_the_state_private() {
+        let server = shared_server();
+        let path = format!("/herd-test-private-{}", PATHS.fetch_add(1, Ordering::Relaxed));
+        let store = connect(&format!("zk://herd:secret@{}{path}", server.connect_string()));
+        assert!(!store.url().contains("secret"), "{}", store.url());
+        store.apply(Batch::new().put("config", b"password=hunter2".to_vec())).unwrap();
+        assert_eq!(store.get("config").unwrap(), Some(b"password=hunter2".to_vec()));
+
+        let outsider = runtime().block_on(async {
+            let zk = raw(&server).await;
+            zk.get_data(&format!("{path}/state/config")).await.map(|_| ())
+        });
+        assert_eq!(outsider, Err(zkc::Error::NoAuth));
+        let url = format!("zk://{}{path}", server.connect_string());
+        let err = runtime().block_on(ZkStore::connect(&url, TIMEOUT)).unwrap_err();
+        assert!(matches!(err, StoreError::Zk { source: zkc::Error::NoAuth, .. }), "{err:?}");
+        assert!(err.to_string().contains("credentials"), "{err}");
     }
 }

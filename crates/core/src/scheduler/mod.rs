@@ -60,12 +60,13 @@ pub enum Input {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Persist the framework id and these instances now (before the actions after this one).
+    /// Persist these instances (and, with `service`, the framework id, cleanup list and
+    /// operator state) now, before the actions after this one.
     Persist {
-        /// Changed instances.
+        /// Changed (or removed) instances.
         instances: Vec<InstanceId>,
-        /// Whether the framework id changed.
-        framework_id: bool,
+        /// Whether the service-wide state changed.
+        service: bool,
     },
     /// ACCEPT offers with operations.
     Accept {
@@ -96,6 +97,39 @@ pub enum Action {
     Revive,
     /// SUPPRESS offers.
     Suppress,
+    /// TEARDOWN the framework: the uninstall is complete.
+    Teardown,
+}
+
+/// An operator command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Hold a plan (no new steps start).
+    Pause(String),
+    /// Let a paused plan (and waiting canaries) go on.
+    Resume(String),
+    /// Restart a pod instance in place (same reservations and volumes).
+    RestartPod(String),
+    /// Replace a pod instance: new reservations elsewhere, the old ones released.
+    ReplacePod(String),
+    /// Kill everything, release every reservation and volume, then tear down.
+    Uninstall,
+}
+
+/// Why an operator command cannot be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such plan or pod.
+    #[error("no {what}; known: {known}")]
+    NotFound {
+        /// What was asked for.
+        what: String,
+        /// What exists.
+        known: String,
+    },
+    /// Not now.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// What became of an offer, for the operator API.
@@ -122,7 +156,22 @@ pub struct Scheduler {
     /// Kills sent and not yet answered (not re-sent every tick).
     killing: BTreeSet<TaskId>,
     suppressed: bool,
+    torn_down: bool,
     outcomes: VecDeque<OfferOutcome>,
+    orphans: VecDeque<OrphanRelease>,
+}
+
+/// A release of reserved resources the state does not know (shown by `GET /v1/orphans`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrphanRelease {
+    /// When.
+    pub time: Timestamp,
+    /// The agent.
+    pub hostname: String,
+    /// The `resource_id` label of the released reservation.
+    pub reservation_id: String,
+    /// What was released, in Mesos' text form.
+    pub resources: String,
 }
 
 /// A spec whose constraints do not parse (validation should have caught it).
@@ -149,7 +198,9 @@ impl Scheduler {
             constraints,
             killing: BTreeSet::new(),
             suppressed: false,
+            torn_down: false,
             outcomes: VecDeque::new(),
+            orphans: VecDeque::new(),
         })
     }
 
@@ -176,7 +227,7 @@ impl Scheduler {
                 let changed = self.state.framework_id.as_ref() != Some(&framework_id);
                 self.state.framework_id = Some(framework_id);
                 if changed {
-                    actions.push(Action::Persist { instances: Vec::new(), framework_id: true });
+                    actions.push(Action::Persist { instances: Vec::new(), service: true });
                 }
                 self.killing.clear();
                 self.suppressed = false;
@@ -196,9 +247,69 @@ impl Scheduler {
             Input::Offers(offers) => self.offers(offers, now, &mut actions),
             Input::Tick => {}
         }
+        self.lost_timers(now, &mut actions);
+        self.retire(&mut actions);
         self.plan_kills(&mut actions);
         self.offer_demand(now, &mut actions);
+        if self.state.operator.uninstalling
+            && self.state.instances.is_empty()
+            && self.state.cleanup.is_empty()
+            && !self.torn_down
+        {
+            self.torn_down = true;
+            actions.push(Action::Teardown);
+        }
         actions
+    }
+
+    /// Instances whose agent has been unreachable longer than the recovery timeout are
+    /// replaced (permanent failure).
+    fn lost_timers(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        let after = self.state.target.spec.recovery.permanent_failure_after_secs;
+        let mut changed = Vec::new();
+        for instance in self.state.instances.values_mut() {
+            if instance.retiring.is_none() && instance.lost_since.is_some_and(|t| now - t >= after) {
+                instance.retiring = Some(state::Retire::Replace);
+                changed.push(instance.id.clone());
+            }
+        }
+        if !changed.is_empty() {
+            actions.push(Action::Persist { instances: changed, service: false });
+        }
+    }
+
+    /// Retiring instances whose tasks are gone: their reservations go to the cleanup list;
+    /// a replaced instance starts over unplaced (new reservations elsewhere), a
+    /// decommissioned one is removed.
+    fn retire(&mut self, actions: &mut Vec<Action>) {
+        let done: Vec<InstanceId> = self
+            .state
+            .instances
+            .values()
+            .filter(|i| i.retiring.is_some() && !i.active())
+            .map(|i| i.id.clone())
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        for id in &done {
+            let Some(instance) = self.state.instances.get_mut(id) else { continue };
+            if let Some(placement) = instance.placement.take() {
+                self.state.cleanup.push(placement);
+            }
+            match instance.retiring.take() {
+                Some(state::Retire::Decommission) => {
+                    self.state.instances.remove(id);
+                }
+                _ => {
+                    instance.tasks.clear();
+                    instance.lost_since = None;
+                    instance.failures = 0;
+                    instance.relaunch_after = None;
+                }
+            }
+        }
+        actions.push(Action::Persist { instances: done, service: true });
     }
 
     /// Records an update, persists its effect, then acknowledges it.
@@ -225,6 +336,18 @@ impl Scheduler {
             .and_then(|p| p.task(&task_name))
             .map(|t| (t.goal, t.readiness_check.is_some()));
         let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
+        match status.state {
+            TaskState::TaskUnreachable | TaskState::TaskLost
+                if status.reason == Some(herd_mesos_api::Reason::ReasonAgentRemoved) =>
+            {
+                instance.lost_since.get_or_insert(now);
+            }
+            TaskState::TaskRunning => instance.lost_since = None,
+            _ => {}
+        }
+        if status.source != Some(herd_mesos_api::Source::SourceMaster) {
+            instance.placement_confirmed = true;
+        }
         let record = instance.tasks.get_mut(&task_name).expect("task present");
         record.state = status.state;
         if status.state.is_terminal() {
@@ -257,6 +380,18 @@ impl Scheduler {
             }
             _ => {}
         }
+        // An unconfirmed placement whose tasks are all gone never took effect.
+        let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
+        if !instance.placement_confirmed && !instance.active() && instance.placement.is_some() {
+            if let Some(placement) = instance.placement.take() {
+                self.state.cleanup.push(placement);
+            }
+            instance.tasks.clear();
+            instance.relaunch_after = None;
+            actions.push(Action::Persist { instances: vec![instance_id], service: true });
+            actions.push(Action::Acknowledge(status));
+            return;
+        }
         if let Some(pod) = self.state.target.spec.pod(&pod_name) {
             let instance = &self.state.instances[&instance_id];
             if plan::instance_complete(&self.state, pod, instance) {
@@ -265,7 +400,7 @@ impl Scheduler {
                 instance.relaunch_after = None;
             }
         }
-        actions.push(Action::Persist { instances: vec![instance_id], framework_id: false });
+        actions.push(Action::Persist { instances: vec![instance_id], service: false });
         actions.push(Action::Acknowledge(status));
     }
 
@@ -277,6 +412,9 @@ impl Scheduler {
             for index in 0..pod.count {
                 let id = InstanceId::new(pod.name.clone(), index);
                 let Some(instance) = self.state.instances.get(&id) else { continue };
+                if instance.retiring.is_some() || self.state.operator.uninstalling {
+                    continue;
+                }
                 if instance.active() || instance.relaunch_after.is_some_and(|t| t > now) {
                     continue;
                 }
@@ -297,6 +435,21 @@ impl Scheduler {
 
     /// Kills tasks running an old config, one step at a time (rolling update).
     fn plan_kills(&mut self, actions: &mut Vec<Action>) {
+        // Retiring instances lose their tasks at once.
+        let retiring: Vec<(TaskId, AgentId)> = self
+            .state
+            .instances
+            .values()
+            .filter(|i| i.retiring.is_some())
+            .flat_map(|i| i.tasks.values())
+            .filter(|t| t.active())
+            .map(|t| (t.task_id.clone(), t.agent_id.clone()))
+            .collect();
+        for (task_id, agent_id) in retiring {
+            if self.killing.insert(task_id.clone()) {
+                actions.push(Action::Kill { task_id, agent_id: Some(agent_id) });
+            }
+        }
         let target = self.state.target.id.clone();
         for id in plan::workable(&self.state) {
             let Some(instance) = self.state.instances.get(&id) else { continue };
@@ -324,6 +477,7 @@ impl Scheduler {
             })
         });
         let _ = now;
+        let pending = pending || !self.state.cleanup.is_empty();
         if pending && self.suppressed {
             self.suppressed = false;
             actions.push(Action::Revive);
@@ -384,6 +538,10 @@ impl Scheduler {
         let mut wanting: VecDeque<InstanceId> = self.wanting_launch(now).into();
         let mut declined = Vec::new();
         for offer in offers {
+            if let Some(release) = self.release(&offer, now) {
+                actions.extend(release);
+                continue;
+            }
             let mut used = false;
             let candidates: Vec<InstanceId> = wanting.iter().cloned().collect();
             for id in candidates {
@@ -476,6 +634,7 @@ impl Scheduler {
         }
         if instance.placement.is_none() {
             next.incarnation += 1;
+            next.placement_confirmed = false;
         }
         next.launches += 1;
         next.relaunch_after = None;
@@ -484,9 +643,208 @@ impl Scheduler {
         operations.push(Operation::launch_group(built.executor, tasks));
         self.state.instances.insert(id.clone(), next);
         Ok(vec![
-            Action::Persist { instances: vec![id.clone()], framework_id: false },
+            Action::Persist { instances: vec![id.clone()], service: false },
             Action::Accept { offer_ids: vec![offer.id.clone()], operations },
         ])
+    }
+
+    /// Releases what this offer holds of ours that no instance owns: reservations of
+    /// replaced or decommissioned instances (the cleanup list), and reservations with a
+    /// `resource_id` the state does not know (orphans — the state was loaded from a healthy
+    /// store, so they are not ours to keep). DESTROY volumes, then UNRESERVE.
+    fn release(&mut self, offer: &Offer, now: Timestamp) -> Option<Vec<Action>> {
+        let role = self.state.target.spec.role();
+        let known: BTreeSet<String> = self
+            .state
+            .instances
+            .values()
+            .filter_map(|i| i.placement.as_ref().map(|p| p.reservation_id.clone()))
+            .collect();
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for r in &offer.resources {
+            if let Some(res) = r.current_reservation()
+                && res.role.as_deref() == Some(role.as_str())
+                && let Some(id) = res.labels.as_ref().and_then(|l| l.get(crate::model::RESOURCE_ID_LABEL))
+                && !known.contains(id)
+            {
+                ids.insert(id.to_owned());
+            }
+        }
+        if ids.is_empty() {
+            return None;
+        }
+        let mut volumes = Vec::new();
+        let mut reserved = Vec::new();
+        for r in &offer.resources {
+            let id = r
+                .current_reservation()
+                .and_then(|res| res.labels)
+                .and_then(|l| l.get(crate::model::RESOURCE_ID_LABEL).map(str::to_owned));
+            if id.is_some_and(|id| ids.contains(&id)) {
+                if r.is_persistent_volume() {
+                    volumes.push(r.clone());
+                    reserved.push(r.without_volume());
+                } else {
+                    reserved.push(r.clone());
+                }
+            }
+        }
+        for id in &ids {
+            let in_cleanup = self.state.cleanup.iter().any(|p| &p.reservation_id == id);
+            if !in_cleanup {
+                self.orphans.push_back(OrphanRelease {
+                    time: now,
+                    hostname: offer.hostname.clone(),
+                    reservation_id: id.clone(),
+                    resources: reserved
+                        .iter()
+                        .filter(|r| {
+                            r.current_reservation()
+                                .and_then(|x| x.labels)
+                                .and_then(|l| l.get(crate::model::RESOURCE_ID_LABEL).map(str::to_owned))
+                                .as_deref()
+                                == Some(id.as_str())
+                        })
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+                while self.orphans.len() > OUTCOMES_KEPT {
+                    self.orphans.pop_front();
+                }
+            }
+        }
+        // What is released comes off the cleanup entries; an entry is done once nothing of
+        // it is left (its parts may come in several offers as tasks and executor end).
+        let strip =
+            |r: &herd_mesos_api::Resource| herd_mesos_api::Resource { allocation_info: None, ..r.upgraded() };
+        let released: herd_mesos_api::Resources = reserved.iter().map(strip).collect();
+        let destroyed: BTreeSet<String> = volumes
+            .iter()
+            .filter_map(|v| v.disk.as_ref()?.persistence.as_ref().map(|p| p.id.clone()))
+            .collect();
+        for p in self
+            .state
+            .cleanup
+            .iter_mut()
+            .filter(|p| p.agent_id == offer.agent_id && ids.contains(&p.reservation_id))
+        {
+            let held: herd_mesos_api::Resources = p.reserved.iter().map(strip).collect();
+            p.reserved = held.saturating_sub(&released).into_vec();
+            p.volumes.retain(|v| {
+                v.disk
+                    .as_ref()
+                    .and_then(|d| d.persistence.as_ref())
+                    .is_none_or(|x| !destroyed.contains(&x.id))
+            });
+        }
+        self.state.cleanup.retain(|p| !p.reserved.is_empty() || !p.volumes.is_empty());
+        let mut operations = Vec::new();
+        if !volumes.is_empty() {
+            operations.push(Operation::destroy(volumes));
+        }
+        operations.push(Operation::unreserve(reserved));
+        self.record_outcome(
+            now,
+            offer,
+            None,
+            Some(format!("releasing reservations {}", ids.into_iter().collect::<Vec<_>>().join(", "))),
+        );
+        Some(vec![
+            Action::Persist { instances: Vec::new(), service: true },
+            Action::Accept { offer_ids: vec![offer.id.clone()], operations },
+        ])
+    }
+
+    /// Recent releases of unknown reservations, newest last.
+    pub fn orphans(&self) -> impl Iterator<Item = &OrphanRelease> {
+        self.orphans.iter()
+    }
+
+    /// Reservations waiting to be released (cleanup list).
+    pub fn pending_releases(&self) -> &[Placement] {
+        &self.state.cleanup
+    }
+
+    /// An operator command; its actions (persist first) or why it cannot be done.
+    pub fn command(&mut self, command: Command, now: Timestamp) -> Result<Vec<Action>, CommandError> {
+        let mut actions = Vec::new();
+        let find = |s: &Self, name: &str| {
+            s.state.instances.keys().find(|id| id.to_string() == name).cloned().ok_or_else(|| {
+                CommandError::NotFound {
+                    what: format!("pod instance {name:?}"),
+                    known: s.state.instances.keys().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                }
+            })
+        };
+        match command {
+            Command::Pause(plan) | Command::Resume(plan) if plan != "deploy" => {
+                return Err(CommandError::NotFound {
+                    what: format!("plan {plan:?}"),
+                    known: "deploy".to_owned(),
+                });
+            }
+            Command::Pause(plan) => {
+                if !self.state.operator.paused.contains(&plan) {
+                    self.state.operator.paused.push(plan);
+                }
+            }
+            Command::Resume(plan) => {
+                self.state.operator.paused.retain(|p| p != &plan);
+                // Resuming also lets canary phases go on.
+                for pod in &self.state.target.spec.pods {
+                    if pod.strategy == crate::spec::Strategy::Canary
+                        && !self.state.operator.canaries_resumed.contains(&pod.name)
+                    {
+                        self.state.operator.canaries_resumed.push(pod.name.clone());
+                    }
+                }
+            }
+            Command::RestartPod(name) | Command::ReplacePod(name) if self.state.operator.uninstalling => {
+                return Err(CommandError::Conflict(format!(
+                    "cannot act on pod {name}: the service is being uninstalled"
+                )));
+            }
+            Command::RestartPod(name) => {
+                let id = find(self, &name)?;
+                let instance = &self.state.instances[&id];
+                for t in instance.tasks.values().filter(|t| t.active()) {
+                    if self.killing.insert(t.task_id.clone()) {
+                        actions.push(Action::Kill {
+                            task_id: t.task_id.clone(),
+                            agent_id: Some(t.agent_id.clone()),
+                        });
+                    }
+                }
+                let instance = self.state.instances.get_mut(&id).expect("instance present");
+                instance.failures = 0;
+                instance.relaunch_after = None;
+                return Ok(actions);
+            }
+            Command::ReplacePod(name) => {
+                let id = find(self, &name)?;
+                let instance = self.state.instances.get_mut(&id).expect("instance present");
+                if instance.placement.is_none() {
+                    return Err(CommandError::Conflict(format!(
+                        "pod {name} is not placed yet: nothing to replace"
+                    )));
+                }
+                instance.retiring = Some(state::Retire::Replace);
+                actions.push(Action::Persist { instances: vec![id], service: false });
+            }
+            Command::Uninstall => {
+                self.state.operator.uninstalling = true;
+                for instance in self.state.instances.values_mut() {
+                    instance.retiring = Some(state::Retire::Decommission);
+                }
+            }
+        }
+        actions.insert(
+            0,
+            Action::Persist { instances: self.state.instances.keys().cloned().collect(), service: true },
+        );
+        actions.extend(self.step(Input::Tick, now));
+        Ok(actions)
     }
 
     /// The placement of an instance, if placed.

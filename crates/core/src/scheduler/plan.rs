@@ -108,7 +108,7 @@ pub fn deploy_plan(state: &ServiceState) -> Plan {
         .pods
         .iter()
         .map(|pod| {
-            let steps: Vec<Step> = (0..pod.count)
+            let mut steps: Vec<Step> = (0..pod.count)
                 .filter_map(|i| state.instances.get(&InstanceId::new(pod.name.clone(), i)))
                 .map(|inst| Step {
                     name: inst.id.to_string(),
@@ -116,6 +116,16 @@ pub fn deploy_plan(state: &ServiceState) -> Plan {
                     message: None,
                 })
                 .collect();
+            let held = state.operator.paused.iter().any(|p| p == "deploy")
+                || (pod.strategy == Strategy::Canary
+                    && steps.first().is_some_and(|s| s.status == Status::Complete)
+                    && !state.operator.canaries_resumed.contains(&pod.name));
+            if held {
+                for step in steps.iter_mut().filter(|s| s.status == Status::Pending) {
+                    step.status = Status::Waiting;
+                    step.message = Some("waiting for `resume`".to_owned());
+                }
+            }
             Phase {
                 name: pod.name.clone(),
                 strategy: pod.strategy,
@@ -132,6 +142,9 @@ pub fn deploy_plan(state: &ServiceState) -> Plan {
 /// step, `parallel` all of them, `canary` the first, then the rest serially.
 pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
     let mut out = Vec::new();
+    if state.operator.paused.iter().any(|p| p == "deploy") || state.operator.uninstalling {
+        return out;
+    }
     for pod in &state.target.spec.pods {
         let ids: Vec<InstanceId> = (0..pod.count).map(|i| InstanceId::new(pod.name.clone(), i)).collect();
         let incomplete: Vec<&InstanceId> = ids
@@ -143,6 +156,11 @@ pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
         }
         match pod.strategy {
             Strategy::Parallel => out.extend(incomplete.into_iter().cloned()),
+            Strategy::Canary
+                if incomplete.len() < ids.len() && !state.operator.canaries_resumed.contains(&pod.name) =>
+            {
+                // The canary is done: wait for the operator's resume.
+            }
             Strategy::Serial | Strategy::Canary => out.push(incomplete[0].clone()),
         }
         return out;

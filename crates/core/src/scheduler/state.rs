@@ -36,9 +36,11 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// Whether the task is alive (launched and not terminal).
+    /// Whether the task is alive (launched and not terminal). A task on an unreachable
+    /// agent is not: it holds its resources there, so it cannot be relaunched in place,
+    /// but it may be replaced elsewhere; if it comes back, it is known by its id again.
     pub fn active(&self) -> bool {
-        !self.state.is_terminal()
+        !self.state.is_terminal() && self.state != TaskState::TaskUnreachable
     }
 }
 
@@ -61,6 +63,42 @@ pub struct Instance {
     pub failures: u32,
     /// Not relaunched before this time (backoff after failures).
     pub relaunch_after: Option<Timestamp>,
+    /// Since when its agent is unreachable (durable: the replace timer survives restarts).
+    #[serde(default)]
+    pub lost_since: Option<Timestamp>,
+    /// Being taken out of service.
+    #[serde(default)]
+    pub retiring: Option<Retire>,
+    /// Whether an executor ever reported on the current placement (its RESERVE, CREATE
+    /// and LAUNCH went through). An unconfirmed placement whose tasks end is dropped: the
+    /// ACCEPT may never have reached Mesos (crash, stale offer), so the instance starts over
+    /// and whatever was reserved is released.
+    #[serde(default)]
+    pub placement_confirmed: bool,
+}
+
+/// Why an instance is being taken out of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retire {
+    /// Replaced: relaunched elsewhere on new reservations once its tasks are gone.
+    Replace,
+    /// Decommissioned (scale in, uninstall): removed once its tasks are gone.
+    Decommission,
+}
+
+/// Operator decisions that must survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorState {
+    /// Paused plans (`deploy`).
+    #[serde(default)]
+    pub paused: Vec<String>,
+    /// Canary phases the operator let go on.
+    #[serde(default)]
+    pub canaries_resumed: Vec<String>,
+    /// The service is being uninstalled.
+    #[serde(default)]
+    pub uninstalling: bool,
 }
 
 impl Instance {
@@ -75,6 +113,9 @@ impl Instance {
             incarnation: 0,
             failures: 0,
             relaunch_after: None,
+            lost_since: None,
+            retiring: None,
+            placement_confirmed: false,
         }
     }
 
@@ -98,6 +139,13 @@ pub struct ServiceState {
     pub target: TargetConfig,
     /// Every instance of every pod type (index order).
     pub instances: BTreeMap<InstanceId, Instance>,
+    /// Reservations and volumes to release when their agent offers them again
+    /// (replaced or decommissioned instances).
+    #[serde(default)]
+    pub cleanup: Vec<Placement>,
+    /// Operator decisions.
+    #[serde(default)]
+    pub operator: OperatorState,
 }
 
 impl ServiceState {
@@ -110,7 +158,13 @@ impl ServiceState {
                 instances.insert(id.clone(), Instance::new(id));
             }
         }
-        Self { framework_id: None, target, instances }
+        Self {
+            framework_id: None,
+            target,
+            instances,
+            cleanup: Vec::new(),
+            operator: OperatorState::default(),
+        }
     }
 
     /// The instance running Mesos task `task_id`, and that task's name in it.

@@ -33,6 +33,30 @@ pub struct ServiceSpec {
     /// uninstall), e.g. a repair or a backup.
     #[serde(default)]
     pub plans: Vec<PlanSpec>,
+    /// How failed instances are recovered.
+    #[serde(default)]
+    pub recovery: RecoverySpec,
+}
+
+/// Recovery settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverySpec {
+    /// Seconds an instance's agent may stay unreachable before the instance is replaced
+    /// on another agent (its old reservations and volumes are released when they come
+    /// back). The timer survives scheduler restarts.
+    #[serde(default = "default_permanent_after")]
+    pub permanent_failure_after_secs: f64,
+}
+
+fn default_permanent_after() -> f64 {
+    1200.0
+}
+
+impl Default for RecoverySpec {
+    fn default() -> Self {
+        Self { permanent_failure_after_secs: default_permanent_after() }
+    }
 }
 
 impl ServiceSpec {

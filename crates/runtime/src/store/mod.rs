@@ -83,6 +83,7 @@ mod batch;
 mod error;
 mod file;
 mod memory;
+mod zk;
 
 use std::sync::Arc;
 
@@ -92,6 +93,7 @@ pub use batch::{
 pub use error::StoreError;
 pub use file::{FILE_NAME, FileStore};
 pub use memory::MemoryStore;
+pub use zk::{LeaderGuard, ZkStore};
 
 /// A key-value store of opaque values under '/'-separated keys (e.g. `instances/hello-0`,
 /// `framework_id`, `plans/deploy`), written in atomic batches.

@@ -1,0 +1,189 @@
+//! hello's operations end to end on the local cluster: restart and replace through the
+//! operator API, an agent lost past the recovery timeout (the instance moves, and its old
+//! reservation and volume are released when the agent returns), API misuse answered with
+//! 404/409, and an uninstall that leaves no reservation and no volume behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use herd_localmesos::{ClusterConfig, LocalCluster};
+use herd_mesos_client::{Backoff, ClientConfig, MasterUrl};
+use herd_runtime::store::{MemoryStore, StateStore};
+use herd_runtime::{RunConfig, Service};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn http() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+        .with_no_client_auth();
+    reqwest::Client::builder().tls_backend_preconfigured(tls).timeout(Duration::from_secs(5)).build().unwrap()
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = http.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null))
+}
+
+async fn post(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = http.post(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null))
+}
+
+async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn pod(http: &reqwest::Client, api: SocketAddr, name: &str) -> Value {
+    get(http, &format!("http://{api}/v1/pods/{name}")).await.1
+}
+
+fn server(pod: &Value) -> Value {
+    // A replaced instance has no task until it is relaunched.
+    pod["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "server"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn running_ready(pod: &Value) -> bool {
+    let s = server(pod);
+    s["state"] == "TASK_RUNNING" && s["ready"] == true
+}
+
+/// Agents (hostnames) holding reservations for hello-role, and the volume ids.
+async fn reservations(http: &reqwest::Client, master: &str) -> (Vec<String>, Vec<String>) {
+    let slaves = get(http, &format!("{master}/master/slaves")).await.1;
+    let mut agents = Vec::new();
+    let mut volumes = Vec::new();
+    for s in slaves["slaves"].as_array().unwrap() {
+        let reserved = s["reserved_resources_full"]["hello-role"].as_array().cloned().unwrap_or_default();
+        if !reserved.is_empty() {
+            agents.push(s["hostname"].as_str().unwrap().to_owned());
+        }
+        for r in &reserved {
+            if let Some(id) = r["disk"]["persistence"]["id"].as_str() {
+                volumes.push(id.to_owned());
+            }
+        }
+    }
+    agents.sort();
+    volumes.sort();
+    (agents, volumes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_replace_agent_loss_misuse_and_uninstall() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ClusterConfig::for_tests(dir.path().join("cluster"), 4);
+    config.agent_ip_block = 150 + (std::process::id() % 50) as u8;
+    let cluster = LocalCluster::start(config).await.unwrap();
+    let master = cluster.master_url();
+    let mut spec = herd_hello::default_spec().unwrap();
+    spec.recovery.permanent_failure_after_secs = 2.0;
+    let mut mesos = ClientConfig::new(MasterUrl::parse(&master).unwrap());
+    mesos.backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(500) };
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+    let run = RunConfig {
+        spec,
+        mesos,
+        api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        failover_timeout_secs: 60.0,
+        default_user: nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name,
+    };
+    let mut service = Service::start(run, store).await.unwrap();
+    let api = service.api_addr();
+    let http = http();
+    until("deploy", async || {
+        (get(&http, &format!("http://{api}/v1/plans/deploy")).await.1["status"] == "COMPLETE").then_some(())
+    })
+    .await;
+
+    // Misuse: clear 404s.
+    let (status, body) = post(&http, &format!("http://{api}/v1/pods/hello-9/restart")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("hello-0"), "lists the known pods: {body}");
+    assert_eq!(get(&http, &format!("http://{api}/v1/plans/nope")).await.0, 404);
+    assert_eq!(post(&http, &format!("http://{api}/v1/plans/deploy/explode")).await.0, 404);
+
+    // Restart hello-0 in place.
+    let before = pod(&http, api, "hello-0").await;
+    assert_eq!(post(&http, &format!("http://{api}/v1/pods/hello-0/restart")).await.0, 202);
+    let after = until("hello-0 restarted", async || {
+        let p = pod(&http, api, "hello-0").await;
+        (server(&p)["id"] != server(&before)["id"] && running_ready(&p)).then_some(p)
+    })
+    .await;
+    assert_eq!(after["agent"], before["agent"], "restarted in place");
+
+    // Replace hello-1: it moves to the free agent with a new volume; its old reservation
+    // and volume are released.
+    let old = pod(&http, api, "hello-1").await;
+    assert_eq!(post(&http, &format!("http://{api}/v1/pods/hello-1/replace")).await.0, 202);
+    let moved = until("hello-1 replaced", async || {
+        let p = pod(&http, api, "hello-1").await;
+        (p["agent"] != old["agent"] && running_ready(&p)).then_some(p)
+    })
+    .await;
+    let starts = http
+        .get(format!("http://{}:{}/starts", moved["agent"].as_str().unwrap(), moved["ports"]["http"]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(starts.lines().count(), 1, "a fresh volume: {starts}");
+    until("the old reservation of hello-1 released", async || {
+        let (agents, volumes) = reservations(&http, &master).await;
+        (agents.len() == 3
+            && !agents.contains(&old["agent"].as_str().unwrap().to_owned())
+            && volumes.len() == 3)
+            .then_some(())
+    })
+    .await;
+
+    // Lose hello-2's agent past the recovery timeout: replaced elsewhere; when the agent
+    // comes back, its old reservation and volume are released.
+    let lost = pod(&http, api, "hello-2").await;
+    let lost_agent = lost["agent"].as_str().unwrap().to_owned();
+    let index = cluster.agents().iter().position(|a| a.ip().to_string() == lost_agent).unwrap();
+    cluster.stop_agent(index).unwrap();
+    let moved = until("hello-2 replaced after its agent was lost", async || {
+        let p = pod(&http, api, "hello-2").await;
+        (p["agent"] != lost["agent"] && running_ready(&p)).then_some(p)
+    })
+    .await;
+    assert_ne!(moved["agent"].as_str().unwrap(), lost_agent);
+    cluster.restart_agent(index).await.unwrap();
+    until("the lost agent's reservation released", async || {
+        let (agents, _) = reservations(&http, &master).await;
+        let orphans = get(&http, &format!("http://{api}/v1/orphans")).await.1;
+        (!agents.contains(&lost_agent) && orphans["pending"].as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
+
+    // Uninstall: replace is refused meanwhile; in the end nothing of hello remains.
+    assert_eq!(post(&http, &format!("http://{api}/v1/uninstall")).await.0, 202);
+    let (status, body) = post(&http, &format!("http://{api}/v1/pods/hello-0/replace")).await;
+    assert!(status == 409 || status == 503, "replace during uninstall: {status} {body}");
+    tokio::time::timeout(WAIT, service.wait()).await.expect("uninstall did not finish").unwrap();
+    let (agents, volumes) = reservations(&http, &master).await;
+    assert!(agents.is_empty() && volumes.is_empty(), "left behind: {agents:?} {volumes:?}");
+    let frameworks = get(&http, &format!("{master}/master/frameworks")).await.1;
+    assert!(frameworks["frameworks"].as_array().unwrap().iter().all(|f| f["name"] != "hello"), "torn down");
+}
