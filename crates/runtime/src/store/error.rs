@@ -104,8 +104,8 @@ pub enum StoreError {
         reason: String,
     },
 
-    /// A ZooKeeper request failed. For [`crate::store::StateStore::apply`], the batch was not
-    /// applied unless the error is a lost connection (see the module documentation).
+    /// A ZooKeeper request failed. A `multi` that ZooKeeper refuses changes nothing, but as
+    /// with every error of [`crate::store::StateStore::apply`], the scheduler stops.
     #[error("ZooKeeper state store {store}: cannot {op}: {source}{}", zk_hint(.source))]
     Zk {
         /// The store, as `zk://[user:***@]servers/path`.

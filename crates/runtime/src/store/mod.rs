@@ -3,7 +3,7 @@
 //! A [`StateStore`] maps '/'-separated keys (`framework_id`, `instances/hello-0`,
 //! `plans/deploy`) to opaque values, and applies writes in atomic [`Batch`]es. Backends:
 //! [`FileStore`], the embedded crash-safe default in the `--state-dir`; [`MemoryStore`] for
-//! tests; a ZooKeeper store for highly available schedulers comes later (see "Backends").
+//! tests; [`ZkStore`] in ZooKeeper, for highly available schedulers (see "Backends").
 //!
 //! # What is durable, and why
 //!
@@ -73,11 +73,12 @@
 //!   are snapshot reads from redb's page cache and never wait for a writer.
 //! - [`MemoryStore`]: a map behind a mutex, for tests of the core and the runtime; nothing
 //!   survives the process.
-//! - ZooKeeper (not yet written): each key is the znode `<root>/<key>` (parent znodes created
-//!   as needed), `get` and `list` are reads and child listings, `apply` is one `multi` (a
-//!   delete-prefix expands to deletes of the keys found under it, the `multi` guarded by a
-//!   version check so a concurrent change fails it), and the exclusion that [`FileStore`] gets
-//!   from a file lock comes from leader election.
+//! - [`ZkStore`]: each key is the znode `<path>/state/<key>` (parent znodes created as needed,
+//!   and pruned once empty), `get` and `list` are reads and child listings, `apply` is one
+//!   `multi` (a delete-prefix expands to deletes of the znodes found under it, the `multi`
+//!   guarded by a version check so a concurrent change fails it, and it is planned again),
+//!   and the exclusion that [`FileStore`] gets from a file lock comes from leader election
+//!   ([`ZkStore::lock_leadership`], under `<path>/leader`). See [`ZkStore`] for the details.
 
 mod batch;
 mod error;

@@ -1,88 +1,5 @@
 //! The ZooKeeper state store, for highly available schedulers: several scheduler processes
-//! share one store, and leader election lets one of them act at a time.
-//!
-//! # Layout
-//!
-//! For the URL `zk://host:2181/herd/hello`:
-//!
-//! - `/herd/hello/state` is the store's root, and the key `instances/hello-0` is the znode
-//!   `/herd/hello/state/instances/hello-0`. The root's data is a format marker, and its data
-//!   version counts the batches applied (see "Apply").
-//! - `/herd/hello/leader/lock_<sequence>` are the `EPHEMERAL_SEQUENTIAL` znodes of the
-//!   schedulers running for leadership ([`ZkStore::lock_leadership`]). They live beside the
-//!   state, not in it, so that `list("")` and `delete_prefix("")` never see them.
-//!
-//! A key's znode holds the byte `v` followed by the value. A znode with empty data is not a
-//! key but only the parent of deeper keys: ZooKeeper needs `instances` to exist before
-//! `instances/hello-0`, and without the marker an empty value could not be told from such a
-//! parent. Parents are created as needed, and deleted again (pruned) once they hold neither
-//! a value nor children, so deleted keys leave no znodes behind. Deleting a key whose znode
-//! has children (`instances` while `instances/hello-0` exists) only empties its data, since
-//! the keys under it stay, as in every backend.
-//!
-//! Znodes are created with the ACL "anyone may do anything", or, when the URL carries
-//! `user:password@` credentials (sent as `digest` authentication), "only the creator" (the
-//! target configuration may hold secrets: nobody else may even read it).
-//!
-//! # Apply
-//!
-//! [`StateStore::apply`] reads the znodes the batch touches (for a delete-prefix, the whole
-//! subtree under it), computes the ZooKeeper operations that carry the batch out (creates of
-//! missing parents and keys, setData of existing keys, deletes of keys, of subtrees
-//! children first, and of parents left empty), and sends them as ONE `multi`, which ZooKeeper
-//! applies entirely or not at all. Missing parents are created inside that same `multi`, not
-//! beforehand, so a failed batch leaves nothing behind.
-//!
-//! The `multi` starts with a setData of the root guarded by the root's data version as read
-//! before the batch was planned: it fails if any other batch was applied meanwhile (ZooKeeper
-//! cannot check a child version in a `multi`; guarding the whole store is stricter, and as
-//! cheap). On such a conflict, or if the znodes changed under the plan in another way, the
-//! store reads and plans again, a few times with random backoff, then gives up with
-//! [`StoreError::ZkConflict`]. Batches of one `ZkStore` are applied one at a time, so they
-//! never conflict with each other; conflicts mean that something else writes to the path.
-//!
-//! A batch is idempotent (every operation sets or removes keys to a fixed outcome), so when
-//! the connection drops during an `apply` the store reconnects and applies it again, within
-//! its timeout, rather than failing.
-//!
-//! The `multi` must stay under the servers' `jute.maxbuffer`: [`crate::store::MAX_BATCH_BYTES`]
-//! keeps ordinary batches well below it, but a delete-prefix expands to one delete per znode
-//! under the prefix, so deleting many thousands of keys at once can fail with
-//! [`StoreError::ZkMultiTooLarge`] (the limit is [`ZkStore::MAX_MULTI_BYTES`]).
-//!
-//! # Reads
-//!
-//! `get` is one read of the key's znode. `list` walks the subtree level by level (the
-//! requests of a level are pipelined), between two reads of the root's version: if a batch
-//! was applied in between, the listing may mix before and after, so it is done again. A
-//! `list` waits for the store's own `apply` calls in progress (and they for it), so only other
-//! writers can make it start over.
-//!
-//! ZooKeeper serves one session's requests in order, so a `ZkStore` reads its own writes.
-//!
-//! # Threads
-//!
-//! The [`StateStore`] methods block, while the ZooKeeper client is async. A `ZkStore` owns a
-//! thread running a small single-threaded tokio runtime that holds the ZooKeeper session
-//! and runs every request; the blocking methods hand their work to it and wait. So the store
-//! works from any thread: a plain one, a tokio `spawn_blocking` thread, or a task on a tokio
-//! runtime. On a multi-threaded runtime the wait goes through
-//! [`tokio::task::block_in_place`], so the worker's other tasks move to other workers; on a
-//! current-thread runtime it simply blocks that runtime's thread for the call (the request
-//! itself runs on the store's thread, so it cannot deadlock). The session thus lives as long
-//! as the store, whatever happens to the runtime that called [`ZkStore::connect`].
-//!
-//! Every call is bounded by the timeout given to [`ZkStore::connect`]
-//! ([`StoreError::ZkTimeout`]). Dropping the store closes its session (in the background,
-//! waiting for ZooKeeper at most a couple of seconds).
-//!
-//! # Sessions and leadership
-//!
-//! The session is the one thing a `ZkStore` cannot recover: once it has expired (ZooKeeper
-//! was unreachable for longer than the session timeout) every call fails with
-//! [`StoreError::ZkSessionLost`], and the scheduler stops. The leadership lock is an
-//! ephemeral znode of the same session, so a scheduler that lost its leadership also can no
-//! longer write, and one that can write still holds its lock.
+//! share one store, and leader election lets one of them act at a time. See [`ZkStore`].
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,12 +41,97 @@ const WAIT_SLACK: Duration = Duration::from_secs(5);
 const MULTI_OP_BYTES: usize = 48;
 
 /// A [`StateStore`] in ZooKeeper, shared by the schedulers of one service for high
-/// availability; see the [module documentation](self) for the layout, and how batches stay
-/// atomic.
+/// availability: one of them leads and writes, the others wait to take over.
 ///
 /// Open it with [`ZkStore::connect`]; run for leadership with [`ZkStore::lock_leadership`]
 /// before acting on Mesos. The [`StateStore`] methods block (up to the timeout given to
 /// `connect`) and may be called from any thread, tokio workers included.
+///
+/// ## Layout
+///
+/// For the URL `zk://host:2181/herd/hello`:
+///
+/// - `/herd/hello/state` is the store's root, and the key `instances/hello-0` is the znode
+///   `/herd/hello/state/instances/hello-0`. The root's data is a format marker, and its data
+///   version counts the batches applied (see "Apply").
+/// - `/herd/hello/leader/lock_<sequence>` are the `EPHEMERAL_SEQUENTIAL` znodes of the
+///   schedulers running for leadership ([`ZkStore::lock_leadership`]). They live beside the
+///   state, not in it, so that `list("")` and `delete_prefix("")` never see them.
+///
+/// A key's znode holds the byte `v` followed by the value. A znode with empty data is not a
+/// key but only the parent of deeper keys: ZooKeeper needs `instances` to exist before
+/// `instances/hello-0`, and without the marker an empty value could not be told from such a
+/// parent. Parents are created as needed, and deleted again (pruned) once they hold neither
+/// a value nor children, so deleted keys leave no znodes behind. Deleting a key whose znode
+/// has children (`instances` while `instances/hello-0` exists) only empties its data, since
+/// the keys under it stay, as in every backend.
+///
+/// Znodes are created with the ACL "anyone may do anything", or, when the URL carries
+/// `user:password@` credentials (sent as `digest` authentication), "only the creator" (the
+/// target configuration may hold secrets: nobody else may even read it).
+///
+/// ## Apply
+///
+/// [`StateStore::apply`] reads the znodes the batch touches (for a delete-prefix, the whole
+/// subtree under it), computes the ZooKeeper operations that carry the batch out (creates of
+/// missing parents and keys, setData of existing keys, deletes of keys, of subtrees
+/// children first, and of parents left empty), and sends them as ONE `multi`, which ZooKeeper
+/// applies entirely or not at all. Missing parents are created inside that same `multi`, not
+/// beforehand, so a failed batch leaves nothing behind.
+///
+/// The `multi` starts with a setData of the root guarded by the root's data version as read
+/// before the batch was planned: it fails if any other batch was applied meanwhile (ZooKeeper
+/// cannot check a child version in a `multi`; guarding the whole store is stricter, and as
+/// cheap). On such a conflict, or if the znodes changed under the plan in another way, the
+/// store reads and plans again, a few times with random backoff, then gives up with
+/// [`StoreError::ZkConflict`]. Batches of one `ZkStore` are applied one at a time, so they
+/// never conflict with each other; conflicts mean that something else writes to the path.
+///
+/// A batch is idempotent (every operation sets or removes keys to a fixed outcome), so when
+/// the connection drops during an `apply` the store reconnects and applies it again, within
+/// its timeout, rather than failing.
+///
+/// The `multi` must stay under the servers' `jute.maxbuffer`: [`crate::store::MAX_BATCH_BYTES`]
+/// keeps ordinary batches well below it, but a delete-prefix expands to one delete per znode
+/// under the prefix, so deleting many thousands of keys at once can fail with
+/// [`StoreError::ZkMultiTooLarge`] (the limit is [`ZkStore::MAX_MULTI_BYTES`]).
+///
+/// ## Reads
+///
+/// `get` is one read of the key's znode. `list` walks the subtree level by level (the
+/// requests of a level are pipelined), between two reads of the root's version: if a batch
+/// was applied in between, the listing may mix before and after, so it is done again. A
+/// `list` waits for the store's own `apply` calls in progress (and they for it), so only other
+/// writers can make it start over.
+///
+/// ZooKeeper serves one session's requests in order, so a `ZkStore` reads its own writes.
+/// Another store's writes reach it once its server has caught up with the ensemble (normally
+/// milliseconds); [`ZkStore::lock_leadership`] syncs before returning, so a new leader starts
+/// from everything the last one wrote.
+///
+/// ## Threads
+///
+/// The [`StateStore`] methods block, while the ZooKeeper client is async. A `ZkStore` owns a
+/// thread running a small single-threaded tokio runtime that holds the ZooKeeper session
+/// and runs every request; the blocking methods hand their work to it and wait. So the store
+/// works from any thread: a plain one, a tokio `spawn_blocking` thread, or a task on a tokio
+/// runtime. On a multi-threaded runtime the wait goes through
+/// [`tokio::task::block_in_place`], so the worker's other tasks move to other workers; on a
+/// current-thread runtime it simply blocks that runtime's thread for the call (the request
+/// itself runs on the store's thread, so it cannot deadlock). The session thus lives as long
+/// as the store, whatever happens to the runtime that called [`ZkStore::connect`].
+///
+/// Every call is bounded by the timeout given to [`ZkStore::connect`]
+/// ([`StoreError::ZkTimeout`]). Dropping the store closes its session (in the background,
+/// waiting for ZooKeeper at most a couple of seconds).
+///
+/// ## Sessions and leadership
+///
+/// The session is the one thing a `ZkStore` cannot recover: once it has expired (ZooKeeper
+/// was unreachable for longer than the session timeout) every call fails with
+/// [`StoreError::ZkSessionLost`], and the scheduler stops. The leadership lock is an
+/// ephemeral znode of the same session, so a scheduler that lost its leadership also can no
+/// longer write, and one that can write still holds its lock.
 pub struct ZkStore {
     inner: Arc<Inner>,
 }
@@ -265,7 +267,7 @@ impl ZkStore {
     }
 
     /// Runs `fut` on the store's thread, within the timeout, and waits for it from whatever
-    /// thread this is (see "Threads" in the module documentation).
+    /// thread this is (see "Threads" in the [`ZkStore`] documentation).
     fn block<T, F>(&self, op: String, fut: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
