@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub failover_timeout_secs: f64,
     /// Unix user for tasks when the spec names none.
     pub default_user: String,
+    /// Let a spec change shrink a pod count or remove a pod type: the instances left out
+    /// are decommissioned (killed, volumes destroyed, reservations released).
+    pub allow_decommission: bool,
 }
 
 /// Why a service cannot run.
@@ -88,6 +91,7 @@ fn initial_state(
     store: &dyn StateStore,
     spec: &ServiceSpec,
     user: &str,
+    allow_decommission: bool,
 ) -> Result<ServiceState, RuntimeError> {
     let mut spec = spec.clone();
     if spec.user.is_none() {
@@ -101,13 +105,21 @@ fn initial_state(
             Ok(state)
         }
         Some(mut state) if state.target.spec != spec => {
-            herd_core::validation::validate_update(&state.target.spec, &spec, Default::default())
+            let options = herd_core::validation::UpdateOptions { allow_decommission };
+            herd_core::validation::validate_update(&state.target.spec, &spec, options)
                 .map_err(RuntimeError::InvalidSpec)?;
             let n: u32 = state.target.id.strip_prefix("cfg-").and_then(|n| n.parse().ok()).unwrap_or(0);
             let next = ServiceState::new(TargetConfig { id: format!("cfg-{}", n + 1), spec });
             // Keep every existing instance (placements, tasks); add new ones.
-            for (id, instance) in next.instances {
-                state.instances.entry(id).or_insert(instance);
+            for (id, instance) in &next.instances {
+                state.instances.entry(id.clone()).or_insert_with(|| instance.clone());
+            }
+            // Instances the new spec leaves out are decommissioned.
+            for (id, instance) in &mut state.instances {
+                if !next.instances.contains_key(id) && instance.retiring.is_none() {
+                    tracing::info!(instance = %id, "decommissioning");
+                    instance.retiring = Some(herd_core::scheduler::state::Retire::Decommission);
+                }
             }
             state.target = next.target;
             persist::save_all(store, &state)?;
@@ -121,7 +133,8 @@ fn initial_state(
 impl Service {
     /// Loads (or creates) the state, binds the operator API and starts the driver.
     pub async fn start(config: RunConfig, store: Arc<dyn StateStore>) -> Result<Self, RuntimeError> {
-        let state = initial_state(store.as_ref(), &config.spec, &config.default_user)?;
+        let state =
+            initial_state(store.as_ref(), &config.spec, &config.default_user, config.allow_decommission)?;
         let spec = &state.target.spec;
         let framework_info = FrameworkInfo {
             user: spec.user.clone().unwrap_or_else(|| config.default_user.clone()),
@@ -196,5 +209,51 @@ impl Service {
             Ok(Err(driver::DriverError::Uninstalled)) | Err(_) => Ok(()),
             Ok(result) => result.map_err(RuntimeError::from),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herd_core::model::InstanceId;
+    use herd_core::scheduler::state::Retire;
+    use herd_core::spec::SpecFormat;
+    use store::MemoryStore;
+
+    const SPEC: &str = r#"
+name = "svc"
+[[pods]]
+name = "web"
+count = 3
+[[pods.tasks]]
+name = "server"
+command = "sleep 1000"
+cpus = 0.1
+mem_mb = 32
+"#;
+
+    fn spec(count: u32) -> ServiceSpec {
+        ServiceSpec::parse(
+            &SPEC.replace("count = 3", &format!("count = {count}")),
+            SpecFormat::Toml,
+            "svc.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn scale_in_needs_decommission_and_retires_the_instances_left_out() {
+        let store = MemoryStore::new();
+        let first = initial_state(&store, &spec(3), "nobody", false).unwrap();
+        assert_eq!(first.target.id, "cfg-1");
+        let refused = initial_state(&store, &spec(2), "nobody", false).unwrap_err().to_string();
+        assert!(refused.contains("decommission"), "{refused}");
+        let next = initial_state(&store, &spec(2), "nobody", true).unwrap();
+        assert_eq!(next.target.id, "cfg-2");
+        assert_eq!(next.instances[&InstanceId::new("web", 2)].retiring, Some(Retire::Decommission));
+        assert_eq!(next.instances[&InstanceId::new("web", 1)].retiring, None);
+        // Persisted: a restart sees the same.
+        let again = initial_state(&store, &spec(2), "nobody", true).unwrap();
+        assert_eq!(again, next);
     }
 }

@@ -28,14 +28,24 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Value {
 }
 
 async fn start_service(cluster: &LocalCluster, store: Arc<dyn StateStore>) -> Service {
+    start_with(cluster, store, herd_hello::default_spec().unwrap(), false).await
+}
+
+async fn start_with(
+    cluster: &LocalCluster,
+    store: Arc<dyn StateStore>,
+    spec: herd_core::spec::ServiceSpec,
+    allow_decommission: bool,
+) -> Service {
     let mut mesos = ClientConfig::new(MasterUrl::parse(&cluster.master_url()).unwrap());
     mesos.backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(500) };
     let config = RunConfig {
-        spec: herd_hello::default_spec().unwrap(),
+        spec,
         mesos,
         api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         failover_timeout_secs: 300.0,
         default_user: nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name,
+        allow_decommission,
     };
     Service::start(config, store).await.unwrap()
 }
@@ -136,6 +146,33 @@ async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
     for pod in &pods {
         let init = pod["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "init").unwrap();
         assert_eq!(init["state"], "TASK_FINISHED", "the ONCE task ran once: {pod:#}");
+    }
+    service.shutdown().await.unwrap();
+
+    // Scale in to 2 through decommission: hello-2 goes, with its reservation and volume.
+    let mut spec = herd_hello::default_spec().unwrap();
+    spec.pods[0].count = 2;
+    let service = start_with(&cluster, Arc::clone(&store), spec, true).await;
+    let pods = deployed(&http, service.api_addr()).await;
+    assert_eq!(pods.len(), 2);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let slaves = get_json(&http, &format!("{}/master/slaves", cluster.master_url())).await;
+        let reserved = slaves["slaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["reserved_resources_full"]["hello-role"].as_array().is_some_and(|r| !r.is_empty()))
+            .count();
+        let volumes = slaves.to_string().matches("hello-2-data").count();
+        if reserved == 2 && volumes == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hello-2 not decommissioned: {reserved} agents reserved, {volumes} volumes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     service.shutdown().await.unwrap();
 }

@@ -104,6 +104,7 @@ async fn restart_replace_agent_loss_misuse_and_uninstall() {
         api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         failover_timeout_secs: 60.0,
         default_user: nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name,
+        allow_decommission: false,
     };
     let mut service = Service::start(run, store).await.unwrap();
     let api = service.api_addr();

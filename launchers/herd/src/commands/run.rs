@@ -40,6 +40,10 @@ pub(crate) struct Args {
     /// Seconds Mesos keeps the framework's tasks while the scheduler is away.
     #[arg(long, default_value_t = 604800.0)]
     failover_timeout: f64,
+    /// Allow a config change to shrink a pod count or drop a pod type: the instances left
+    /// out are decommissioned (killed, volumes destroyed, reservations released).
+    #[arg(long)]
+    allow_decommission: bool,
 }
 
 fn herd_home() -> PathBuf {
@@ -77,6 +81,7 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         api_addr: SocketAddr::new(args.api_host, args.api_port),
         failover_timeout_secs: args.failover_timeout,
         default_user: user,
+        allow_decommission: args.allow_decommission,
     };
     let mut service = Service::start(config, Arc::new(store)).await?;
     eprintln!(
