@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use herd_core::spec::ServiceSpec;
 use herd_mesos_client::{ClientConfig, Credentials, MasterUrl};
-use herd_runtime::store::FileStore;
+use herd_runtime::store::{FileStore, LeaderGuard, StateStore, ZkStore};
 use herd_runtime::{RunConfig, Service};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +23,12 @@ pub(crate) struct Args {
     #[arg(long, env = "HERD_MASTER", default_value = "http://127.0.0.1:5050")]
     master: String,
     /// Where the scheduler keeps its state (default: $HERD_HOME/<service>/state).
-    #[arg(long, env = "HERD_STATE_DIR")]
+    #[arg(long, env = "HERD_STATE_DIR", conflicts_with = "zk")]
     state_dir: Option<PathBuf>,
+    /// Keep the state in ZooKeeper instead (zk://host:2181/herd/<service>), for highly
+    /// available schedulers: several may run, one leads, the others wait to take over.
+    #[arg(long, env = "HERD_ZK")]
+    zk: Option<String>,
     /// Operator API port on 127.0.0.1 (0 = any).
     #[arg(long, env = "HERD_API_PORT", default_value_t = 0)]
     api_port: u16,
@@ -68,8 +72,22 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         _ => bail!("--principal and --secret (HERD_PRINCIPAL / HERD_SECRET) go together"),
     };
     let state_dir = args.state_dir.unwrap_or_else(|| herd_home().join(&spec.name).join("state"));
-    let store = FileStore::open(&state_dir)
-        .with_context(|| format!("opening the state dir {}", state_dir.display()))?;
+    let (store, where_, _leadership): (Arc<dyn StateStore>, String, Option<LeaderGuard>) = match &args.zk {
+        Some(url) => {
+            let zk = ZkStore::connect(url, std::time::Duration::from_secs(15))
+                .await
+                .with_context(|| format!("connecting to the ZooKeeper state store {url}"))?;
+            eprintln!("herd run: waiting to lead (state in {url})");
+            let guard = zk.lock_leadership().await.context("taking the leadership")?;
+            eprintln!("herd run: leading");
+            (Arc::new(zk), url.clone(), Some(guard))
+        }
+        None => {
+            let store = FileStore::open(&state_dir)
+                .with_context(|| format!("opening the state dir {}", state_dir.display()))?;
+            (Arc::new(store), state_dir.display().to_string(), None)
+        }
+    };
     let user = nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()
@@ -83,17 +101,16 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         default_user: user,
         allow_decommission: args.allow_decommission,
     };
-    let mut service = Service::start(config, Arc::new(store)).await?;
+    let mut service = Service::start(config, store).await?;
     eprintln!(
-        "herd run {}: operator API on http://{} (state in {})",
+        "herd run {}: operator API on http://{} (state in {where_})",
         args.framework,
-        service.api_addr(),
-        state_dir.display()
+        service.api_addr()
     );
     tokio::select! {
         r = tokio::signal::ctrl_c() => {
             r?;
-            eprintln!("herd run: stopping; tasks keep running, state stays in {}", state_dir.display());
+            eprintln!("herd run: stopping; tasks keep running, state stays in {where_}");
             service.shutdown().await?;
         }
         r = service.wait() => r?,
