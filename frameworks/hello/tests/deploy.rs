@@ -149,8 +149,45 @@ async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
     }
     service.shutdown().await.unwrap();
 
+    // A config change rolls through the instances one at a time, keeping their volumes.
+    let mut spec = herd_hello::default_spec().unwrap();
+    spec.pods[0].tasks[1].env.insert("GREETING".into(), "hi".into());
+    let service = start_with(&cluster, Arc::clone(&store), spec, false).await;
+    let api = service.api_addr();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut not_ready = 0;
+        let mut updated = 0;
+        for i in 0..3 {
+            let pod = get_json(&http, &format!("http://{api}/v1/pods/hello-{i}")).await;
+            let server =
+                pod["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "server").unwrap().clone();
+            if !(server["state"] == "TASK_RUNNING" && server["ready"] == true) {
+                not_ready += 1;
+            }
+            if server["config_id"] == "cfg-2" {
+                updated += 1;
+            }
+        }
+        assert!(not_ready <= 1, "a rolling update takes one instance down at a time ({not_ready} down)");
+        if updated == 3 && not_ready == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the update did not roll through ({updated}/3 updated)");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for pod in deployed(&http, api).await {
+        assert_eq!(
+            starts(&http, &pod).await.lines().count(),
+            if pod["name"] == "hello-1" { 3 } else { 2 },
+            "volumes kept"
+        );
+    }
+    service.shutdown().await.unwrap();
+
     // Scale in to 2 through decommission: hello-2 goes, with its reservation and volume.
     let mut spec = herd_hello::default_spec().unwrap();
+    spec.pods[0].tasks[1].env.insert("GREETING".into(), "hi".into());
     spec.pods[0].count = 2;
     let service = start_with(&cluster, Arc::clone(&store), spec, true).await;
     let pods = deployed(&http, service.api_addr()).await;
