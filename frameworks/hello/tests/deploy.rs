@@ -3,6 +3,10 @@
 //! and a scheduler restart that resumes without relaunching anything.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::*;
+
 use herd_localmesos::{ClusterConfig, LocalCluster};
 use herd_mesos_client::{Backoff, ClientConfig, MasterUrl};
 use herd_runtime::store::{FileStore, StateStore};
@@ -11,21 +15,6 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-fn http() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
-        .with_no_client_auth();
-    reqwest::Client::builder().tls_backend_preconfigured(tls).timeout(Duration::from_secs(5)).build().unwrap()
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> Value {
-    serde_json::from_slice(&http.get(url).send().await.unwrap().bytes().await.unwrap()).unwrap()
-}
 
 async fn start_service(cluster: &LocalCluster, store: Arc<dyn StateStore>) -> Service {
     start_with(cluster, store, herd_hello::default_spec().unwrap(), false).await

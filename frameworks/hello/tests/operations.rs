@@ -4,6 +4,10 @@
 //! 404/409, and an uninstall that leaves no reservation and no volume behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::*;
+
 use herd_localmesos::{ClusterConfig, LocalCluster};
 use herd_mesos_client::{Backoff, ClientConfig, MasterUrl};
 use herd_runtime::store::{MemoryStore, StateStore};
@@ -12,23 +16,6 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-fn http() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
-        .with_no_client_auth();
-    reqwest::Client::builder().tls_backend_preconfigured(tls).timeout(Duration::from_secs(5)).build().unwrap()
-}
-
-async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = http.get(url).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null))
-}
 
 async fn post(http: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = http.post(url).send().await.unwrap();
