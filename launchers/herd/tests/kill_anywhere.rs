@@ -210,3 +210,137 @@ async fn the_scheduler_killed_anywhere_resumes_without_duplicates_or_losses() {
         drop(scheduler);
     }
 }
+
+async fn wait_deployed(http: &reqwest::Client, api: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let plan = get(http, &format!("http://{api}/v1/plans/deploy")).await;
+        if plan["status"] == "COMPLETE" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: deploy did not complete: {plan}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_crash(mut child: Running, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(!status.success(), "{what}: the scheduler must have been killed: {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: the crash point was never reached");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kill points during an update, a replace and an uninstall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_killed_during_update_replace_and_uninstall_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ClusterConfig::for_tests(dir.path().join("cluster"), 4);
+    config.agent_ip_block = 60 + (std::process::id() % 30) as u8;
+    config.agents = vec![AgentSpec { cpus: 8.0, mem: 8192.0, disk: 8192.0, ..AgentSpec::default() }; 4];
+    let cluster = LocalCluster::start(config).await.unwrap();
+    let master = cluster.master_url();
+    let http = http();
+    let base = herd_hello::DEFAULT_CONFIG.replace("count = 3", "count = 2");
+    let cases: [(&str, &str); 9] = [
+        ("update", "before-kill:1"),
+        ("update", "after-kill:1"),
+        ("update", "before-accept:1"),
+        ("replace", "after-persist:1"),
+        ("replace", "before-accept:1"),
+        ("replace", "after-accept:1"),
+        ("uninstall", "after-kill:1"),
+        ("uninstall", "before-accept:1"),
+        ("uninstall", "before-teardown:1"),
+    ];
+    for (k, (operation, point)) in cases.iter().enumerate() {
+        let what = format!("{operation} {point}");
+        let name = format!("ops{k}");
+        let role = format!("{name}-role");
+        let config_path = dir.path().join(format!("{name}.toml"));
+        let named = base.replacen("name = \"hello\"", &format!("name = \"{name}\""), 1);
+        std::fs::write(&config_path, &named).unwrap();
+        let state = dir.path().join(format!("{name}-state"));
+        let (first, api) = spawn_scheduler(&config_path, &state, &master, None);
+        wait_deployed(&http, &api, &what).await;
+        drop(first);
+        match *operation {
+            "update" => {
+                std::fs::write(&config_path, named.replace("kill_grace_secs = 2", "kill_grace_secs = 1"))
+                    .unwrap();
+                let (crashing, _) = spawn_scheduler(&config_path, &state, &master, Some(point));
+                wait_crash(crashing, &what).await;
+            }
+            _ => {
+                let (crashing, api) = spawn_scheduler(&config_path, &state, &master, Some(point));
+                wait_deployed(&http, &api, &what).await;
+                let path = if *operation == "replace" { "/v1/pods/hello-0/replace" } else { "/v1/uninstall" };
+                let _ = http.post(format!("http://{api}{path}")).send().await;
+                wait_crash(crashing, &what).await;
+            }
+        }
+        // Start again: the operation completes.
+        let (mut scheduler, api) = spawn_scheduler(&config_path, &state, &master, None);
+        if *operation == "uninstall" {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let status = loop {
+                if let Some(status) = scheduler.0.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(Instant::now() < deadline, "{what}: the uninstall did not finish");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            assert!(status.success(), "{what}: {status}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (labels, volumes) = reservations(&http, &master, &role).await;
+                if labels.is_empty() && volumes.is_empty() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{what}: left behind {labels:?} {volumes:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                framework_tasks(&http, &master, &name).await.values().all(|s| s != "TASK_RUNNING"),
+                "{what}"
+            );
+            continue;
+        }
+        wait_deployed(&http, &api, &what).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (labels, volumes) = reservations(&http, &master, &role).await;
+            let tasks = framework_tasks(&http, &master, &name).await;
+            let running =
+                tasks.iter().filter(|(id, s)| *s == "TASK_RUNNING" && id.contains("-server__")).count();
+            if labels.len() == 2 && volumes.len() == 2 && running == 2 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: reservations {labels:?}, volumes {volumes:?}, tasks {tasks:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if *operation == "update" {
+            let config = get(&http, &format!("http://{api}/v1/config")).await;
+            assert_eq!(config["id"], "cfg-2", "{what}");
+            for i in 0..2 {
+                let pod = get(&http, &format!("http://{api}/v1/pods/hello-{i}")).await;
+                assert!(
+                    pod["tasks"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| t["name"] == "server" && t["config_id"] == "cfg-2"),
+                    "{what}: {pod}"
+                );
+            }
+        }
+        drop(scheduler);
+    }
+}
