@@ -46,11 +46,28 @@ async fn command(state: &ApiState, command: Command) -> Response {
     }
 }
 
-async fn plan_action(State(s): State<ApiState>, Path((plan, action)): Path<(String, String)>) -> Response {
-    match action.as_str() {
-        "pause" => command(&s, Command::Pause(plan)).await,
-        "resume" => command(&s, Command::Resume(plan)).await,
-        other => not_found(format!("no plan action {other:?}; actions: pause, resume")),
+/// `?step=<instance>` of the step actions.
+#[derive(serde::Deserialize)]
+struct StepQuery {
+    step: Option<String>,
+}
+
+async fn plan_action(
+    State(s): State<ApiState>,
+    Path((plan, action)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<StepQuery>,
+) -> Response {
+    let needs_step = || {
+        let error = format!("{action} needs ?step=<pod instance>, e.g. ?step=hello-0");
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+    };
+    match (action.as_str(), query.step) {
+        ("pause", _) => command(&s, Command::Pause(plan)).await,
+        ("resume", _) => command(&s, Command::Resume(plan)).await,
+        ("force", Some(step)) => command(&s, Command::ForceStep { plan, step }).await,
+        ("restart", Some(step)) => command(&s, Command::RestartStep { plan, step }).await,
+        ("force" | "restart", None) => needs_step(),
+        (other, _) => not_found(format!("no plan action {other:?}; actions: pause, resume, force, restart")),
     }
 }
 

@@ -107,6 +107,12 @@ async fn restart_replace_agent_loss_misuse_and_uninstall() {
     assert!(body["error"].as_str().unwrap().contains("hello-0"), "lists the known pods: {body}");
     assert_eq!(get(&http, &format!("http://{api}/v1/plans/nope")).await.0, 404);
     assert_eq!(post(&http, &format!("http://{api}/v1/plans/deploy/explode")).await.0, 404);
+    let (status, body) = post(&http, &format!("http://{api}/v1/plans/deploy/force")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("?step="), "{body}");
+    assert_eq!(post(&http, &format!("http://{api}/v1/plans/deploy/force?step=hello-9")).await.0, 404);
+    // Force-completing a done step is harmless.
+    assert_eq!(post(&http, &format!("http://{api}/v1/plans/deploy/force?step=hello-0")).await.0, 202);
 
     // Restart hello-0 in place.
     let before = pod(&http, api, "hello-0").await;

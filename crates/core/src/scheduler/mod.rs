@@ -108,6 +108,20 @@ pub enum Command {
     Pause(String),
     /// Let a paused plan (and waiting canaries) go on.
     Resume(String),
+    /// Mark a step of a plan complete without doing its work.
+    ForceStep {
+        /// The plan.
+        plan: String,
+        /// The step (instance name).
+        step: String,
+    },
+    /// Do a step again: its instance is restarted in place (a forced step is un-forced).
+    RestartStep {
+        /// The plan.
+        plan: String,
+        /// The step (instance name).
+        step: String,
+    },
     /// Restart a pod instance in place (same reservations and volumes).
     RestartPod(String),
     /// Replace a pod instance: new reservations elsewhere, the old ones released.
@@ -394,7 +408,7 @@ impl Scheduler {
         }
         if let Some(pod) = self.state.target.spec.pod(&pod_name) {
             let instance = &self.state.instances[&instance_id];
-            if plan::instance_complete(&self.state, pod, instance) {
+            if plan::runs_as_wanted(&self.state, pod, instance) {
                 let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
                 instance.failures = 0;
                 instance.relaunch_after = None;
@@ -418,11 +432,11 @@ impl Scheduler {
                 if instance.active() || instance.relaunch_after.is_some_and(|t| t > now) {
                     continue;
                 }
-                if plan::instance_complete(&self.state, pod, instance) {
+                if plan::runs_as_wanted(&self.state, pod, instance) {
                     continue;
                 }
                 // Recovery (same config, placed before) is not gated by the plan; a first
-                // launch or an update is.
+                // launch or an update is (a force-completed step is not workable).
                 let recovering = instance.placement.is_some()
                     && instance.tasks.values().all(|t| t.config_id == self.state.target.id);
                 if recovering || workable.contains(&id) {
@@ -473,7 +487,7 @@ impl Scheduler {
                 self.state
                     .instances
                     .get(&InstanceId::new(pod.name.clone(), i))
-                    .is_some_and(|inst| !inst.active() && !plan::instance_complete(&self.state, pod, inst))
+                    .is_some_and(|inst| !inst.active() && !plan::runs_as_wanted(&self.state, pod, inst))
             })
         });
         let _ = now;
@@ -799,6 +813,27 @@ impl Scheduler {
                         self.state.operator.canaries_resumed.push(pod.name.clone());
                     }
                 }
+            }
+            Command::ForceStep { plan, .. } | Command::RestartStep { plan, .. } if plan != "deploy" => {
+                return Err(CommandError::NotFound {
+                    what: format!("plan {plan:?}"),
+                    known: "deploy".to_owned(),
+                });
+            }
+            Command::ForceStep { step, .. } => {
+                let id = find(self, &step)?;
+                let key = state::OperatorState::forced_key(&id, &self.state.target.id);
+                if !self.state.operator.forced.contains(&key) {
+                    self.state.operator.forced.push(key);
+                }
+            }
+            Command::RestartStep { step, .. } => {
+                let id = find(self, &step)?;
+                let key = state::OperatorState::forced_key(&id, &self.state.target.id);
+                self.state.operator.forced.retain(|k| k != &key);
+                let mut actions = self.command(Command::RestartPod(step), now)?;
+                actions.insert(0, Action::Persist { instances: Vec::new(), service: true });
+                return Ok(actions);
             }
             Command::RestartPod(name) | Command::ReplacePod(name) if self.state.operator.uninstalling => {
                 return Err(CommandError::Conflict(format!(

@@ -62,6 +62,13 @@ pub struct Plan {
 
 /// Whether `instance` runs the target config as its pod type wants.
 pub fn instance_complete(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> bool {
+    state.operator.forced.contains(&super::state::OperatorState::forced_key(&instance.id, &state.target.id))
+        || runs_as_wanted(state, pod, instance)
+}
+
+/// Whether `instance` actually runs the target config as its pod type wants (a forced
+/// step does not make it so: recovery still relaunches a forced instance that fails).
+pub fn runs_as_wanted(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> bool {
     let target = &state.target.id;
     pod.tasks.iter().all(|t| {
         let record = instance.tasks.get(&t.name);

@@ -99,6 +99,17 @@ pub struct OperatorState {
     /// The service is being uninstalled.
     #[serde(default)]
     pub uninstalling: bool,
+    /// Steps an operator force-completed, as `<instance>@<config id>` (they count as done
+    /// until the target config changes).
+    #[serde(default)]
+    pub forced: Vec<String>,
+}
+
+impl OperatorState {
+    /// The `forced` entry of an instance under a config.
+    pub fn forced_key(instance: &InstanceId, config_id: &str) -> String {
+        format!("{instance}@{config_id}")
+    }
 }
 
 impl Instance {

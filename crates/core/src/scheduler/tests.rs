@@ -251,3 +251,30 @@ fn updates_of_unknown_tasks_are_killed_and_acknowledged() {
     assert_eq!(actions[0], Action::Kill { task_id: "someone-else".into(), agent_id: Some("agent-9".into()) });
     assert_eq!(actions[1], Action::Acknowledge(stranger));
 }
+
+#[test]
+fn a_forced_step_counts_as_done_and_a_restarted_one_is_done_again() {
+    let mut s = scheduler();
+    // hello-0 never launches: force it, and the serial deploy moves on to hello-1.
+    s.command(Command::ForceStep { plan: "deploy".into(), step: "hello-0".into() }, 1.0).unwrap();
+    assert_eq!(s.deploy_plan().phases[0].steps[0].status, plan::Status::Complete);
+    let actions = s.step(Input::Offers(vec![offer(1, vec![])]), 2.0);
+    let task = launched_task(&accepted(&actions)[0].1);
+    assert!(task.task_id.as_str().starts_with("hello__hello-1"), "{}", task.task_id);
+    s.step(Input::Update(status(&task, TaskState::TaskRunning)), 3.0);
+    // Restarting hello-1's step kills its task (then recovery relaunches it in place).
+    let actions =
+        s.command(Command::RestartStep { plan: "deploy".into(), step: "hello-1".into() }, 4.0).unwrap();
+    assert!(actions.iter().any(|a| matches!(a, Action::Kill { task_id, .. } if task_id == &task.task_id)));
+    // A forced instance that fails is still recovered (offers are wanted for it).
+    s.step(Input::Update(status(&task, TaskState::TaskKilled)), 4.5);
+    let placement = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    s.command(Command::ForceStep { plan: "deploy".into(), step: "hello-1".into() }, 4.6).unwrap();
+    let actions = s.step(Input::Offers(vec![reserved_offer(1, &placement)]), 10.0);
+    assert!(accepted(&actions).iter().any(|(_, ops)| launched_task(ops).task_id.as_str().starts_with("hello__hello-1")));
+    let err = s.command(Command::ForceStep { plan: "nope".into(), step: "hello-0".into() }, 5.0).unwrap_err();
+    assert!(matches!(err, CommandError::NotFound { .. }), "{err}");
+    let err =
+        s.command(Command::ForceStep { plan: "deploy".into(), step: "hello-7".into() }, 5.0).unwrap_err();
+    assert!(err.to_string().contains("hello-0, hello-1, hello-2"), "{err}");
+}
