@@ -271,7 +271,11 @@ fn a_forced_step_counts_as_done_and_a_restarted_one_is_done_again() {
     let placement = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
     s.command(Command::ForceStep { plan: "deploy".into(), step: "hello-1".into() }, 4.6).unwrap();
     let actions = s.step(Input::Offers(vec![reserved_offer(1, &placement)]), 10.0);
-    assert!(accepted(&actions).iter().any(|(_, ops)| launched_task(ops).task_id.as_str().starts_with("hello__hello-1")));
+    assert!(
+        accepted(&actions)
+            .iter()
+            .any(|(_, ops)| launched_task(ops).task_id.as_str().starts_with("hello__hello-1"))
+    );
     let err = s.command(Command::ForceStep { plan: "nope".into(), step: "hello-0".into() }, 5.0).unwrap_err();
     assert!(matches!(err, CommandError::NotFound { .. }), "{err}");
     let err =
