@@ -74,8 +74,9 @@ impl Server {
             )
             .route(
                 "/hang/{*path}",
+                // Never answers: the download timeout must fire.
                 get(|| async {
-                    tokio::time::sleep(Duration::from_secs(20)).await;
+                    std::future::pending::<()>().await;
                     StatusCode::OK
                 }),
             )
