@@ -174,6 +174,7 @@ impl Fixture {
             pod: self.pod(),
             role: &self.role,
             principal: &self.principal,
+            framework_id: "bench-framework",
             placement: None,
             reservation_id: &self.reservation_ids[instance],
             constraints: &self.constraints,

@@ -31,6 +31,10 @@ impl fmt::Display for InstanceId {
 /// The reservation label that marks resources as an instance's own.
 pub const RESOURCE_ID_LABEL: &str = "resource_id";
 
+/// Label naming the framework that made a reservation: a service only ever releases
+/// reservations of its own framework, even when another framework shares its role.
+pub const FRAMEWORK_LABEL: &str = "framework_id";
+
 /// Where an instance lives once its resources are reserved: every relaunch uses exactly
 /// these resources on this agent, so its volumes (and data) come along.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 //!
 //! Every refusal is a [`Rejection`] with a reason an operator can read (offer outcomes).
 
-use crate::model::{InstanceId, Placement, RESOURCE_ID_LABEL};
+use crate::model::{FRAMEWORK_LABEL, InstanceId, Placement, RESOURCE_ID_LABEL};
 use crate::placement::{AgentView, Constraint, PlacementIndex};
 use crate::spec::{DiskKind, PodSpec};
 use herd_mesos_api::{
@@ -38,6 +38,8 @@ pub struct Request<'a> {
     pub role: &'a str,
     /// The service's principal.
     pub principal: &'a str,
+    /// The framework making the reservation (labelled on it).
+    pub framework_id: &'a str,
     /// Where it lives already (relaunch), or `None` (first launch).
     pub placement: Option<&'a Placement>,
     /// For a first launch: the `resource_id` its reservations get (unique per instance
@@ -167,7 +169,7 @@ fn reservation(req: &Request<'_>, id: &str) -> ReservationInfo {
     ReservationInfo::dynamic(
         req.role,
         Some(req.principal.to_owned()),
-        Some([(RESOURCE_ID_LABEL, id)].into_iter().collect::<Labels>()),
+        Some([(RESOURCE_ID_LABEL, id), (FRAMEWORK_LABEL, req.framework_id)].into_iter().collect::<Labels>()),
     )
 }
 
@@ -353,6 +355,51 @@ fn pick_ports(wanted: &[(String, u16)], offered: &[Range]) -> Result<BTreeMap<St
         }
     }
     Ok(chosen)
+}
+
+/// Evaluates `offer` for launching some of a placed instance's tasks beside the ones it
+/// runs (an operator plan's tasks): the offer must hold those tasks' share of the
+/// instance's reservation, plus the executor's share and the volumes when no executor of
+/// the instance is running.
+pub fn evaluate_tasks(
+    req: &Request<'_>,
+    tasks: &[String],
+    executor_running: bool,
+    offer: &Offer,
+) -> Result<Assignment, Rejection> {
+    let Some(placement) = req.placement else {
+        return Err(Rejection::ReservationIncomplete { missing: "the instance is not placed".to_owned() });
+    };
+    if offer.agent_id != placement.agent_id {
+        return Err(Rejection::WrongAgent { expected: placement.hostname.clone() });
+    }
+    let id = &placement.reservation_id;
+    let (executor_resources, task_resources) = carve(req, id, &placement.ports);
+    let strip = |r: &Resource| Resource { allocation_info: None, ..r.upgraded() };
+    let offered: Resources =
+        offer.resources.iter().filter(|r| has_label(r, req.role, id)).map(strip).collect();
+    let mut needed: Resources =
+        tasks.iter().filter_map(|t| task_resources.get(t)).flatten().map(strip).collect();
+    if !executor_running {
+        for r in &executor_resources {
+            needed.add(&strip(r));
+        }
+        for v in &placement.volumes {
+            needed.add(v);
+        }
+    }
+    if !offered.contains(&needed) {
+        let missing = needed.saturating_sub(&offered);
+        return Err(Rejection::ReservationIncomplete { missing: missing.to_string() });
+    }
+    let volumes = placement.volumes.iter().map(|v| v.clone().allocated_to(req.role)).collect();
+    Ok(Assignment {
+        placement: placement.clone(),
+        operations: Vec::new(),
+        executor_resources,
+        task_resources,
+        volumes,
+    })
 }
 
 fn relaunch(req: &Request<'_>, placement: &Placement, offer: &Offer) -> Result<Assignment, Rejection> {

@@ -2,17 +2,24 @@
 //! health and Prometheus metrics.
 
 use crate::driver::{CommandRequest, SharedScheduler, lock};
+use crate::metrics::Metrics;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use herd_core::scheduler::plan::{Plan, Status};
+use herd_core::scheduler::plan::Plan;
 use herd_core::scheduler::{Command, CommandError};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn not_found(what: String) -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
+}
+
+fn bad_request(what: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": what }))).into_response()
 }
 
 /// What the handlers share.
@@ -20,6 +27,7 @@ fn not_found(what: String) -> Response {
 pub(crate) struct ApiState {
     scheduler: SharedScheduler,
     commands: tokio::sync::mpsc::Sender<CommandRequest>,
+    metrics: Arc<Metrics>,
 }
 
 impl axum::extract::FromRef<ApiState> for SharedScheduler {
@@ -41,33 +49,56 @@ async fn command(state: &ApiState, command: Command) -> Response {
         Ok(Err(e @ CommandError::Conflict(_))) => {
             (StatusCode::CONFLICT, Json(json!({ "error": e.to_string() }))).into_response()
         }
+        Ok(Err(e @ CommandError::Invalid(_))) => bad_request(e.to_string()),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
             .into_response(),
     }
 }
 
-/// `?step=<instance>` of the step actions.
+/// `?step=<instance>[&phase=<phase>]` of the step actions.
 #[derive(serde::Deserialize)]
 struct StepQuery {
     step: Option<String>,
+    phase: Option<String>,
+}
+
+/// The parameters of `start`: a JSON object of strings (`{"KEYSPACE": "shop"}`), or
+/// nothing.
+fn start_parameters(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        format!("the body must be a JSON object of string parameters, e.g. {{\"KEYSPACE\": \"shop\"}}: {e}")
+    })
 }
 
 async fn plan_action(
     State(s): State<ApiState>,
     Path((plan, action)): Path<(String, String)>,
     axum::extract::Query(query): axum::extract::Query<StepQuery>,
+    body: axum::body::Bytes,
 ) -> Response {
-    let needs_step = || {
-        let error = format!("{action} needs ?step=<pod instance>, e.g. ?step=hello-0");
-        (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+    let step = match (query.phase, query.step) {
+        (Some(phase), Some(step)) => Some(format!("{phase}/{step}")),
+        (_, step) => step,
     };
-    match (action.as_str(), query.step) {
+    match (action.as_str(), step) {
+        ("start", _) => match start_parameters(&body) {
+            Ok(params) => command(&s, Command::Start { plan, params }).await,
+            Err(e) => bad_request(e),
+        },
+        ("stop", _) => command(&s, Command::Stop(plan)).await,
         ("pause", _) => command(&s, Command::Pause(plan)).await,
         ("resume", _) => command(&s, Command::Resume(plan)).await,
         ("force", Some(step)) => command(&s, Command::ForceStep { plan, step }).await,
         ("restart", Some(step)) => command(&s, Command::RestartStep { plan, step }).await,
-        ("force" | "restart", None) => needs_step(),
-        (other, _) => not_found(format!("no plan action {other:?}; actions: pause, resume, force, restart")),
+        ("force" | "restart", None) => bad_request(format!(
+            "{action} needs ?step=<pod instance>, e.g. ?step=hello-0 (and &phase=<phase> when several phases have it)"
+        )),
+        (other, _) => not_found(format!(
+            "no plan action {other:?}; actions: start, stop, pause, resume, force, restart"
+        )),
     }
 }
 
@@ -104,6 +135,7 @@ async fn orphans(State(s): State<SharedScheduler>) -> Json<Value> {
 pub(crate) fn router(
     scheduler: SharedScheduler,
     commands: tokio::sync::mpsc::Sender<CommandRequest>,
+    metrics: Arc<Metrics>,
 ) -> axum::Router {
     axum::Router::new()
         .route("/v1/plans/{plan}/{action}", axum::routing::post(plan_action))
@@ -118,12 +150,12 @@ pub(crate) fn router(
         .route("/v1/endpoints", get(endpoints))
         .route("/v1/config", get(config))
         .route("/v1/offer-outcomes", get(outcomes))
-        .route("/metrics", get(metrics))
-        .with_state(ApiState { scheduler, commands })
+        .route("/metrics", get(prometheus))
+        .with_state(ApiState { scheduler, commands, metrics })
 }
 
 fn all_plans(s: &SharedScheduler) -> Vec<Plan> {
-    vec![lock(s).deploy_plan()]
+    lock(s).plans()
 }
 
 async fn health(State(s): State<SharedScheduler>) -> Json<Value> {
@@ -136,9 +168,17 @@ async fn plans(State(s): State<SharedScheduler>) -> Json<Value> {
 }
 
 async fn plan(State(s): State<SharedScheduler>, Path(name): Path<String>) -> Response {
-    match all_plans(&s).into_iter().find(|p| p.name == name) {
-        Some(plan) => Json(plan).into_response(),
-        None => not_found(format!("no plan {name:?}; plans: deploy")),
+    let plans = all_plans(&s);
+    let known = plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    match plans.iter().find(|p| p.name == name) {
+        Some(plan) => {
+            let mut body = json!(plan);
+            if let Some(params) = lock(&s).plan_parameters(&name) {
+                body["parameters"] = json!(params);
+            }
+            Json(body).into_response()
+        }
+        None => not_found(format!("no plan {name:?}; plans: {known}")),
     }
 }
 
@@ -212,17 +252,6 @@ async fn outcomes(State(s): State<SharedScheduler>) -> Json<Value> {
     ))
 }
 
-async fn metrics(State(s): State<SharedScheduler>) -> String {
-    let s = lock(&s);
-    let state = s.state();
-    let running = state.instances.values().filter(|i| i.active()).count();
-    let deploy = s.deploy_plan();
-    let complete =
-        deploy.phases.iter().flat_map(|p| &p.steps).filter(|st| st.status == Status::Complete).count();
-    format!(
-        "# HELP herd_instances Pod instances of the service.\n# TYPE herd_instances gauge\nherd_instances {}\n\
-         # HELP herd_instances_active Instances with a live task.\n# TYPE herd_instances_active gauge\nherd_instances_active {running}\n\
-         # HELP herd_deploy_steps_complete Deploy steps complete.\n# TYPE herd_deploy_steps_complete gauge\nherd_deploy_steps_complete {complete}\n",
-        state.instances.len()
-    )
+async fn prometheus(State(s): State<ApiState>) -> String {
+    crate::metrics::render(&lock(&s.scheduler), &s.metrics)
 }

@@ -3,6 +3,7 @@
 //! order — `Persist` is written to the store before anything after it is sent, so an
 //! acknowledgement or an ACCEPT never gets ahead of the state that explains it.
 
+use crate::metrics::Metrics;
 use crate::persist;
 use crate::store::StateStore;
 use herd_core::scheduler::{Action, Command, CommandError, Input, Scheduler};
@@ -42,15 +43,32 @@ pub(crate) fn lock(s: &SharedScheduler) -> std::sync::MutexGuard<'_, Scheduler> 
     s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs until `stop` or a fatal error.
-pub(crate) async fn run(
-    scheduler: SharedScheduler,
-    store: Arc<dyn StateStore>,
-    client: Client,
-    mut events: Events,
-    mut commands: tokio::sync::mpsc::Receiver<CommandRequest>,
-    stop: CancellationToken,
-) -> Result<(), DriverError> {
+/// The name Mesos gives a value (`TASK_RUNNING`), for metric labels.
+pub(crate) fn mesos_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// What the driver works with.
+pub(crate) struct Driver {
+    /// The scheduler.
+    pub(crate) scheduler: SharedScheduler,
+    /// Where state goes.
+    pub(crate) store: Arc<dyn StateStore>,
+    /// The Mesos client.
+    pub(crate) client: Client,
+    /// Its event stream.
+    pub(crate) events: Events,
+    /// Operator commands.
+    pub(crate) commands: tokio::sync::mpsc::Receiver<CommandRequest>,
+    /// Counters.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Runs until `stop` or a fatal error. `stop` is only looked at between batches of
+/// actions: a batch that started (persist, then the calls it explains) always completes.
+pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), DriverError> {
+    let Driver { scheduler, store, client, mut events, mut commands, metrics } = driver;
+    let ctx = Ctx { client: &client, store: store.as_ref(), metrics: &metrics };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -66,7 +84,7 @@ pub(crate) async fn run(
                     Ok(actions) => {
                         let _ = reply.send(Ok(()));
                         for action in actions {
-                            execute(&client, store.as_ref(), Some(&state), action).await?;
+                            execute(&ctx, Some(&state), action).await?;
                         }
                     }
                     Err(e) => {
@@ -83,17 +101,26 @@ pub(crate) async fn run(
                     tracing::warn!(%error, "disconnected from Mesos");
                     Input::Disconnected
                 }
-                Some(Incoming::Event(event)) => match event {
+                Some(Incoming::Event(event)) => {
+                metrics.inc("herd_mesos_events_total", format!("type=\"{}\"", event.kind().name()));
+                match event {
                     Event::Subscribed(s) => Input::Subscribed { framework_id: s.framework_id },
-                    Event::Offers(o) => Input::Offers(o.offers),
+                    Event::Offers(o) => {
+                        metrics.add("herd_offers_received_total", String::new(), o.offers.len() as f64);
+                        Input::Offers(o.offers)
+                    }
                     Event::Rescind(r) => Input::Rescind(r.offer_id),
-                    Event::Update(u) => Input::Update(u.status),
+                    Event::Update(u) => {
+                        metrics.inc("herd_task_updates_total", format!("state=\"{}\"", mesos_name(&u.status.state)));
+                        Input::Update(u.status)
+                    }
                     Event::Failure(f) => {
                         tracing::warn!(agent = ?f.agent_id, executor = ?f.executor_id, status = ?f.status, "failure");
                         Input::Tick
                     }
                     _ => continue,
-                },
+                }
+                }
             },
         };
         let (actions, state) = {
@@ -103,7 +130,7 @@ pub(crate) async fn run(
             (actions, needs_state.then(|| s.state().clone()))
         };
         for action in actions {
-            execute(&client, store.as_ref(), state.as_ref(), action).await?;
+            execute(&ctx, state.as_ref(), action).await?;
         }
     }
 }
@@ -148,29 +175,38 @@ fn action_name(action: &Action) -> &'static str {
     }
 }
 
+/// What carrying out an action needs.
+struct Ctx<'a> {
+    client: &'a Client,
+    store: &'a dyn StateStore,
+    metrics: &'a Metrics,
+}
+
 async fn execute(
-    client: &Client,
-    store: &dyn StateStore,
+    ctx: &Ctx<'_>,
     state: Option<&herd_core::scheduler::state::ServiceState>,
     action: Action,
 ) -> Result<(), DriverError> {
     let name = action_name(&action);
     crash::point(&format!("before-{name}"));
-    let result = execute_action(client, store, state, action).await;
+    let result = execute_action(ctx, state, action).await;
     crash::point(&format!("after-{name}"));
     result
 }
 
 async fn execute_action(
-    client: &Client,
-    store: &dyn StateStore,
+    ctx: &Ctx<'_>,
     state: Option<&herd_core::scheduler::state::ServiceState>,
     action: Action,
 ) -> Result<(), DriverError> {
+    let (client, store, metrics) = (ctx.client, ctx.store, ctx.metrics);
     let call = match action {
         Action::Persist { instances, service } => {
             if let Some(state) = state {
+                let started = std::time::Instant::now();
                 persist::save(store, state, &instances, service)?;
+                metrics.inc("herd_state_writes_total", String::new());
+                metrics.add("herd_state_write_seconds_total", String::new(), started.elapsed().as_secs_f64());
             }
             return Ok(());
         }
@@ -190,7 +226,9 @@ async fn execute_action(
         }
         Action::Kill { task_id, agent_id } => Call::Kill(Kill { task_id, agent_id, kill_policy: None }),
         Action::Acknowledge(status) => {
+            metrics.inc("herd_mesos_calls_total", "call=\"ACKNOWLEDGE\"".to_owned());
             if let Err(e) = client.acknowledge(&status).await {
+                metrics.inc("herd_mesos_call_failures_total", "call=\"ACKNOWLEDGE\"".to_owned());
                 tracing::warn!(task = %status.task_id, error = %e, "acknowledge failed; Mesos will resend the update");
             }
             return Ok(());
@@ -202,7 +240,9 @@ async fn execute_action(
         Action::Suppress => Call::Suppress(Roles::default()),
     };
     let name = call.kind().name();
+    metrics.inc("herd_mesos_calls_total", format!("call=\"{name}\""));
     if let Err(e) = client.call(call).await {
+        metrics.inc("herd_mesos_call_failures_total", format!("call=\"{name}\""));
         // Reconciliation on the next subscription repairs whatever this left undone.
         tracing::warn!(call = name, error = %e, "call failed");
     }

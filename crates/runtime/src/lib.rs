@@ -12,7 +12,9 @@
 //! kept across a crash and why: persist before acting on Mesos).
 
 mod api;
+pub mod artifacts;
 pub mod driver;
+pub mod metrics;
 pub mod persist;
 pub mod store;
 
@@ -24,6 +26,7 @@ use herd_mesos_api::scheduler::Subscribe;
 use herd_mesos_api::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use herd_mesos_client::{Client, ClientConfig};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use store::StateStore;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +47,13 @@ pub struct RunConfig {
     /// Let a spec change shrink a pod count or remove a pod type: the instances left out
     /// are decommissioned (killed, volumes destroyed, reservations released).
     pub allow_decommission: bool,
+    /// The artifact cache: `maven` and `pypi` sources and checksummed URLs are resolved
+    /// into it at start and served to agents from the operator API
+    /// (`/v1/artifacts/{sha256}/{file}`). `None`: such artifacts are refused.
+    pub artifact_cache: Option<PathBuf>,
+    /// The host agents reach the operator API on, for artifact URLs (default: the API's
+    /// bind address; required when the API listens on all interfaces).
+    pub advertise_host: Option<String>,
 }
 
 /// Why a service cannot run.
@@ -73,6 +83,70 @@ pub enum RuntimeError {
     /// The driver stopped with an error.
     #[error(transparent)]
     Driver(#[from] driver::DriverError),
+    /// An artifact could not be resolved.
+    #[error(transparent)]
+    Artifact(#[from] Box<artifacts::ArtifactError>),
+    /// An artifact must be served by the scheduler, but it cannot serve it.
+    #[error("artifact `{artifact}` is served to agents by the scheduler, but {problem}")]
+    ArtifactServing {
+        /// The artifact.
+        artifact: String,
+        /// What is missing, and the fix.
+        problem: String,
+    },
+}
+
+/// Logs how artifact resolution goes (the scheduler has no terminal to draw on).
+struct LogProgress;
+
+impl artifacts::Progress for LogProgress {
+    fn start(&self, name: &str, total: Option<u64>) {
+        tracing::info!(artifact = name, bytes = total, "downloading");
+    }
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+    fn step(&self, name: &str, what: &str) {
+        tracing::info!(artifact = name, "{what}");
+    }
+}
+
+/// Resolves the artifacts the scheduler serves (`maven`, `pypi`, checksummed URLs) and
+/// points each at its URL on the operator API; URLs without a checksum are left to the
+/// fetcher.
+async fn resolve_artifacts(
+    spec: &mut ServiceSpec,
+    cache: Option<&artifacts::Cache>,
+    base_url: Result<String, String>,
+) -> Result<(), RuntimeError> {
+    for artifact in spec.pods.iter_mut().flat_map(|p| p.artifacts.iter_mut()) {
+        let served = match artifact.source() {
+            Some(herd_core::spec::ArtifactSource::Url { sha256, sha512, .. }) => {
+                sha256.is_some() || sha512.is_some()
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if !served {
+            continue;
+        }
+        let problem =
+            |problem: String| RuntimeError::ArtifactServing { artifact: artifact.display_name(), problem };
+        let Some(cache) = cache else {
+            return Err(problem(
+                "no artifact cache is configured: give the scheduler an artifact cache dir".into(),
+            ));
+        };
+        let base = base_url.clone().map_err(problem)?;
+        let resolved = cache.resolve(artifact, &LogProgress).await.map_err(Box::new)?;
+        tracing::info!(
+            artifact = %resolved.name,
+            sha256 = %resolved.sha256,
+            bytes = resolved.size,
+            "artifact ready"
+        );
+        artifact.fetch_url = Some(format!("{base}{}", resolved.url_path()));
+    }
+    Ok(())
 }
 
 /// A running service.
@@ -109,19 +183,10 @@ fn initial_state(
             herd_core::validation::validate_update(&state.target.spec, &spec, options)
                 .map_err(RuntimeError::InvalidSpec)?;
             let n: u32 = state.target.id.strip_prefix("cfg-").and_then(|n| n.parse().ok()).unwrap_or(0);
-            let next = ServiceState::new(TargetConfig { id: format!("cfg-{}", n + 1), spec });
-            // Keep every existing instance (placements, tasks); add new ones.
-            for (id, instance) in &next.instances {
-                state.instances.entry(id.clone()).or_insert_with(|| instance.clone());
+            let decommissioned = state.retarget(TargetConfig { id: format!("cfg-{}", n + 1), spec });
+            for id in decommissioned {
+                tracing::info!(instance = %id, "decommissioning");
             }
-            // Instances the new spec leaves out are decommissioned.
-            for (id, instance) in &mut state.instances {
-                if !next.instances.contains_key(id) && instance.retiring.is_none() {
-                    tracing::info!(instance = %id, "decommissioning");
-                    instance.retiring = Some(herd_core::scheduler::state::Retire::Decommission);
-                }
-            }
-            state.target = next.target;
             persist::save_all(store, &state)?;
             tracing::info!(config = %state.target.id, "new target config: rolling update");
             Ok(state)
@@ -133,8 +198,28 @@ fn initial_state(
 impl Service {
     /// Loads (or creates) the state, binds the operator API and starts the driver.
     pub async fn start(config: RunConfig, store: Arc<dyn StateStore>) -> Result<Self, RuntimeError> {
-        let state =
+        let mut state =
             initial_state(store.as_ref(), &config.spec, &config.default_user, config.allow_decommission)?;
+        let listener = tokio::net::TcpListener::bind(config.api_addr)
+            .await
+            .map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
+        let api_addr =
+            listener.local_addr().map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
+        let cache = match &config.artifact_cache {
+            Some(dir) => Some(Arc::new(
+                artifacts::Cache::open_with(dir, artifacts::CacheSettings::from_env()).map_err(Box::new)?,
+            )),
+            None => None,
+        };
+        let base_url = match (&config.advertise_host, api_addr.ip().is_unspecified()) {
+            (Some(host), _) => Ok(format!("http://{host}:{}", api_addr.port())),
+            (None, false) => Ok(format!("http://{api_addr}")),
+            (None, true) => Err(format!(
+                "the operator API listens on all interfaces ({api_addr}): give the host agents reach it \
+                 on (--advertise-host)"
+            )),
+        };
+        resolve_artifacts(&mut state.target.spec, cache.as_deref(), base_url).await?;
         let spec = &state.target.spec;
         let framework_info = FrameworkInfo {
             user: spec.user.clone().unwrap_or_else(|| config.default_user.clone()),
@@ -157,13 +242,12 @@ impl Service {
         };
         let scheduler: SharedScheduler = Arc::new(Mutex::new(Scheduler::new(state)?));
         let (commands_tx, commands) = tokio::sync::mpsc::channel(16);
-        let listener = tokio::net::TcpListener::bind(config.api_addr)
-            .await
-            .map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
-        let api_addr =
-            listener.local_addr().map_err(|source| RuntimeError::Bind { addr: config.api_addr, source })?;
         let stop = CancellationToken::new();
-        let app = api::router(Arc::clone(&scheduler), commands_tx);
+        let metrics = Arc::new(metrics::Metrics::default());
+        let mut app = api::router(Arc::clone(&scheduler), commands_tx, Arc::clone(&metrics));
+        if let Some(cache) = cache {
+            app = app.merge(artifacts::router(cache));
+        }
         let api_stop = stop.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).with_graceful_shutdown(api_stop.cancelled_owned()).await;
@@ -171,11 +255,14 @@ impl Service {
         let (client, events) =
             Client::subscribe(config.mesos, Subscribe { framework_info, ..Subscribe::default() })?;
         let driver = tokio::spawn(driver::run(
-            Arc::clone(&scheduler),
-            store,
-            client.clone(),
-            events,
-            commands,
+            driver::Driver {
+                scheduler: Arc::clone(&scheduler),
+                store,
+                client: client.clone(),
+                events,
+                commands,
+                metrics,
+            },
             stop.clone(),
         ));
         tracing::info!(api = %api_addr, "service started");
@@ -193,11 +280,40 @@ impl Service {
     }
 
     /// Stops the driver and the API; tasks keep running (Mesos keeps them for the failover
-    /// timeout), state stays in the store.
+    /// timeout), state stays in the store. Waits as long as the driver needs to finish the
+    /// batch of actions it is carrying out (see [`Service::shutdown_within`]).
     pub async fn shutdown(self) -> Result<(), RuntimeError> {
+        self.shutdown_within(std::time::Duration::MAX, std::future::pending()).await
+    }
+
+    /// Two-stage shutdown. Stage one: no new work is taken (the API answers 503 to
+    /// commands, the driver reads no more events) and the batch of actions under way
+    /// completes, so every persisted decision is followed by the calls it explains. Stage
+    /// two, when `grace` runs out or `now` completes (a second Ctrl-C): the driver is
+    /// aborted where it is — safe, since state is persisted before it is acted on and the
+    /// next start reconciles. Either way the Mesos connection closes last; tasks keep
+    /// running for the failover timeout.
+    pub async fn shutdown_within(
+        mut self,
+        grace: std::time::Duration,
+        now: impl std::future::Future<Output = ()>,
+    ) -> Result<(), RuntimeError> {
         self.stop.cancel();
+        let result = tokio::select! {
+            joined = &mut self.driver => Some(joined),
+            () = tokio::time::sleep(grace.min(std::time::Duration::from_secs(86_400 * 365))) => None,
+            () = now => None,
+        };
+        let result = match result {
+            Some(joined) => joined,
+            None => {
+                tracing::warn!("graceful stop did not finish: aborting the driver");
+                self.driver.abort();
+                Ok(Ok(()))
+            }
+        };
         self.client.close();
-        match self.driver.await {
+        match result {
             Ok(Err(driver::DriverError::Uninstalled)) | Err(_) => Ok(()),
             Ok(result) => result.map_err(RuntimeError::from),
         }

@@ -20,6 +20,8 @@ pub fn default_spec() -> Result<ServiceSpec, SpecError> {
 
 #[cfg(test)]
 mod tests {
+    use herd_core::spec::{ServiceSpec, SpecFormat};
+
     #[test]
     fn the_default_config_parses_and_validates() {
         let spec = super::default_spec().unwrap();
@@ -27,5 +29,12 @@ mod tests {
             panic!("{errors:?}");
         }
         assert_eq!(spec.pods[0].count, 3);
+    }
+
+    #[test]
+    fn the_yaml_config_is_the_same_service() {
+        let yaml = include_str!("../../../configs/hello.yaml");
+        let from_yaml = ServiceSpec::parse(yaml, SpecFormat::Yaml, "configs/hello.yaml").unwrap();
+        assert_eq!(from_yaml, super::default_spec().unwrap());
     }
 }

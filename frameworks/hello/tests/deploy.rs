@@ -1,6 +1,7 @@
 //! hello on the local cluster, end to end over real HTTP: deploy (reserve, volume, ONCE
 //! task, readiness), a killed server relaunched in place with its volume content kept,
-//! and a scheduler restart that resumes without relaunching anything.
+//! and a scheduler restart that resumes without relaunching anything; a rolling update,
+//! scale in through decommission and scale up again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -35,6 +36,8 @@ async fn start_with(
         failover_timeout_secs: 300.0,
         default_user: nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name,
         allow_decommission,
+        artifact_cache: None,
+        advertise_host: None,
     };
     Service::start(config, store).await.unwrap()
 }
@@ -165,9 +168,10 @@ async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
         assert!(Instant::now() < deadline, "the update did not roll through ({updated}/3 updated)");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for pod in deployed(&http, api).await {
+    let updated = deployed(&http, api).await;
+    for pod in &updated {
         assert_eq!(
-            starts(&http, &pod).await.lines().count(),
+            starts(&http, pod).await.lines().count(),
             if pod["name"] == "hello-1" { 3 } else { 2 },
             "volumes kept"
         );
@@ -179,8 +183,22 @@ async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
     spec.pods[0].tasks[1].env.insert("GREETING".into(), "hi".into());
     spec.pods[0].count = 2;
     let service = start_with(&cluster, Arc::clone(&store), spec, true).await;
-    let pods = deployed(&http, service.api_addr()).await;
-    assert_eq!(pods.len(), 2);
+    let deadline = Instant::now() + WAIT;
+    let pods = loop {
+        let pods = deployed(&http, service.api_addr()).await;
+        if pods.len() == 2 {
+            break pods;
+        }
+        assert!(Instant::now() < deadline, "hello-2 is still listed: {pods:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (before, after) in updated.iter().zip(&pods) {
+        assert_eq!(
+            server_task_id(before),
+            server_task_id(after),
+            "only the count changed: the instances kept were not restarted"
+        );
+    }
     let deadline = Instant::now() + WAIT;
     loop {
         let slaves = get_json(&http, &format!("{}/master/slaves", cluster.master_url())).await;
@@ -200,5 +218,26 @@ async fn hello_deploys_recovers_in_place_and_resumes_after_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    service.shutdown().await.unwrap();
+
+    // Scale up to 3 again: a new hello-2 on a fresh reservation and volume (the old one
+    // is gone), the others untouched.
+    let mut spec = herd_hello::default_spec().unwrap();
+    spec.pods[0].tasks[1].env.insert("GREETING".into(), "hi".into());
+    let service = start_with(&cluster, Arc::clone(&store), spec, false).await;
+    let deadline = Instant::now() + WAIT;
+    let grown = loop {
+        let grown = deployed(&http, service.api_addr()).await;
+        if grown.len() == 3 {
+            break grown;
+        }
+        assert!(Instant::now() < deadline, "no hello-2: {grown:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (before, after) in pods.iter().zip(&grown) {
+        assert_eq!(server_task_id(before), server_task_id(after), "scale up leaves running instances alone");
+    }
+    assert_eq!(grown[2]["name"], "hello-2");
+    assert_eq!(starts(&http, &grown[2]).await.lines().count(), 1, "a new instance starts on a new volume");
     service.shutdown().await.unwrap();
 }

@@ -1,5 +1,6 @@
 //! The `herd` binary: `herd local` serves a cluster and prints its URL first; with `--zk`
-//! it registers in a real ZooKeeper where `herd leader` finds it.
+//! it registers in a real ZooKeeper where `herd leader` finds it; `herd run` fails over to
+//! a standby through ZooKeeper and stops gracefully on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../../crates/mesos-client/tests/support/zookeeper.rs"]
@@ -27,12 +28,14 @@ fn herd() -> Command {
 const SMALL: &[&str] = &["--agents", "2", "--cpus", "1", "--mem", "512", "--disk", "512"];
 
 /// Starts `herd local` (sized by `extra`) and returns it with the URL it printed first.
-fn start_local(extra: &[&str], dir: &std::path::Path) -> (Running, String) {
+/// Tests running at the same time pass distinct `block`s (0..5): their agents get distinct
+/// addresses, so the servers they run on the same port numbers do not collide.
+fn start_local(extra: &[&str], dir: &std::path::Path, block: u8) -> (Running, String) {
     let mut child = herd()
         .args(["local", "--port", "0"])
         .arg("--work-dir")
         .arg(dir)
-        .args(["--agent-ip-block", &(100 + std::process::id() % 100).to_string()])
+        .args(["--agent-ip-block", &(100 + (std::process::id() % 30) * 5 + u32::from(block)).to_string()])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,7 +76,7 @@ fn http_get(url: &str, path: &str) -> (u16, String) {
 #[test]
 fn herd_local_prints_the_master_url_first_and_serves_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let (_local, url) = start_local(SMALL, dir.path());
+    let (_local, url) = start_local(SMALL, dir.path(), 0);
     assert!(url.starts_with("http://127.0.0.1:"), "first line is the master URL: {url:?}");
     assert_eq!(http_get(&url, "/health").0, 200);
     let (status, body) = http_get(&url, "/version");
@@ -108,7 +111,7 @@ fn herd_local_registers_in_zookeeper_where_herd_leader_finds_it() {
     let zk = zookeeper_server::ZkServer::start();
     let dir = tempfile::tempdir().unwrap();
     let zk_url = format!("zk://{}/mesos", zk.connect_string());
-    let (_local, url) = start_local(&[SMALL, &["--zk", &zk_url]].concat(), dir.path());
+    let (_local, url) = start_local(&[SMALL, &["--zk", &zk_url]].concat(), dir.path(), 1);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = herd().args(["leader", "--master", &zk_url, "--timeout", "5"]).output().unwrap();
@@ -126,6 +129,51 @@ fn herd_local_registers_in_zookeeper_where_herd_leader_finds_it() {
     }
 }
 
+/// Waits until `log` contains `text`; returns the log.
+fn wait_for(log: &std::path::Path, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if content.contains(text) {
+            return content;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in the log:\n{content}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The operator API address `herd run` logged.
+fn api_of(log: &str) -> String {
+    log.split("operator API on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
+/// Waits for hello's deploy to complete; returns its three pods' JSON.
+fn deployed_pods(api: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, plan) = http_get(&format!("http://{api}"), "/v1/plans/deploy");
+        let status = serde_json::from_str::<serde_json::Value>(&plan).map(|p| p["status"].clone());
+        if status.is_ok_and(|s| s == "COMPLETE") {
+            let mut pods = String::new();
+            for i in 0..3 {
+                pods += &http_get(&format!("http://{api}"), &format!("/v1/pods/hello-{i}")).1;
+            }
+            return pods;
+        }
+        assert!(Instant::now() < deadline, "deploy did not complete: {plan}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The server task ids in pods' JSON.
+fn server_ids(pods: &str) -> Vec<String> {
+    pods.split("\"id\":\"")
+        .skip(1)
+        .map(|x| x.split('"').next().unwrap().to_owned())
+        .filter(|id| id.contains("server"))
+        .collect()
+}
+
 /// Two `herd run hello --zk` schedulers share their state in ZooKeeper: one leads and
 /// deploys; when it is killed, the other takes over and finds the deploy done (same tasks).
 #[test]
@@ -133,7 +181,7 @@ fn herd_run_with_zookeeper_fails_over_to_a_standby() {
     let zk = zookeeper_server::ZkServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (_local, master) =
-        start_local(&["--agents", "3", "--cpus", "2", "--mem", "2048", "--disk", "2048"], dir.path());
+        start_local(&["--agents", "3", "--cpus", "2", "--mem", "2048", "--disk", "2048"], dir.path(), 2);
     let state = format!("zk://{}/herd/hello", zk.connect_string());
     let run = |log: &std::path::Path| {
         let err = std::fs::File::create(log).unwrap();
@@ -147,40 +195,11 @@ fn herd_run_with_zookeeper_fails_over_to_a_standby() {
                 .unwrap(),
         )
     };
-    let wait_for = |log: &std::path::Path, text: &str| -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let content = std::fs::read_to_string(log).unwrap_or_default();
-            if content.contains(text) {
-                return content;
-            }
-            assert!(Instant::now() < deadline, "no {text:?} in the log:\n{content}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let api_of = |log: &str| {
-        log.split("operator API on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned()
-    };
-    let deployed_tasks = |api: &str| -> String {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let (_, plan) = http_get(&format!("http://{api}"), "/v1/plans/deploy");
-            if plan.contains("\"status\":\"COMPLETE\",\"phases\"") {
-                let mut ids = String::new();
-                for i in 0..3 {
-                    ids += &http_get(&format!("http://{api}"), &format!("/v1/pods/hello-{i}")).1;
-                }
-                return ids;
-            }
-            assert!(Instant::now() < deadline, "deploy did not complete: {plan}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
     let first_log = dir.path().join("first.log");
     let second_log = dir.path().join("second.log");
     let mut first = run(&first_log);
     let api = api_of(&wait_for(&first_log, "operator API on"));
-    let pods_before = deployed_tasks(&api);
+    let pods_before = deployed_pods(&api);
     let _second = run(&second_log);
     wait_for(&second_log, "waiting to lead");
     std::thread::sleep(Duration::from_millis(500));
@@ -188,14 +207,50 @@ fn herd_run_with_zookeeper_fails_over_to_a_standby() {
     first.0.kill().unwrap();
     first.0.wait().unwrap();
     let api = api_of(&wait_for(&second_log, "operator API on"));
-    let pods_after = deployed_tasks(&api);
-    let ids = |s: &str| -> Vec<String> {
-        s.split("\"id\":\"")
-            .skip(1)
-            .map(|x| x.split('"').next().unwrap().to_owned())
-            .filter(|id| id.contains("server"))
-            .collect()
+    let pods_after = deployed_pods(&api);
+    assert_eq!(server_ids(&pods_after), server_ids(&pods_before), "the standby took over the same tasks");
+    assert_eq!(server_ids(&pods_after).len(), 3);
+}
+
+/// SIGTERM stops `herd run` gracefully (exit 0, tasks left running); a new `herd run` on
+/// the same state dir finds the same tasks.
+#[test]
+fn herd_run_stops_gracefully_on_sigterm_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_local, master) =
+        start_local(&["--agents", "3", "--cpus", "2", "--mem", "2048", "--disk", "2048"], dir.path(), 3);
+    let state = dir.path().join("state");
+    let run = |log: &std::path::Path| {
+        Running(
+            herd()
+                .args(["run", "hello", "--master", &master, "--api-port", "0", "--shutdown-grace", "20"])
+                .arg("--state-dir")
+                .arg(&state)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap(),
+        )
     };
-    assert_eq!(ids(&pods_after), ids(&pods_before), "the standby took over the same tasks");
-    assert_eq!(ids(&pods_after).len(), 3);
+    let first_log = dir.path().join("first.log");
+    let mut first = run(&first_log);
+    let pods_before = deployed_pods(&api_of(&wait_for(&first_log, "operator API on")));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(first.0.id()).unwrap());
+    let asked = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = loop {
+        if let Some(status) = first.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "herd run did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(&first_log).unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}\n{log}");
+    assert!(log.contains("stopping"), "{log}");
+    let second_log = dir.path().join("second.log");
+    let _second = run(&second_log);
+    let pods_after = deployed_pods(&api_of(&wait_for(&second_log, "operator API on")));
+    assert_eq!(server_ids(&pods_after), server_ids(&pods_before), "the tasks kept running");
+    assert_eq!(server_ids(&pods_after).len(), 3);
 }

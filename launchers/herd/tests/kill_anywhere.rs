@@ -104,7 +104,7 @@ async fn framework_tasks(http: &reqwest::Client, master: &str, name: &str) -> BT
     out
 }
 
-/// Reservation labels and volume ids of `role`, per agent.
+/// Reservations (`resource_id@agent`) and volume ids of `role`.
 async fn reservations(http: &reqwest::Client, master: &str, role: &str) -> (Vec<String>, Vec<String>) {
     let slaves = get(http, &format!("{master}/master/slaves")).await;
     let mut labels = BTreeSet::new();
@@ -112,7 +112,7 @@ async fn reservations(http: &reqwest::Client, master: &str, role: &str) -> (Vec<
     for s in slaves["slaves"].as_array().unwrap() {
         for r in s["reserved_resources_full"][role].as_array().cloned().unwrap_or_default() {
             if let Some(labels_list) = r["reservations"][0]["labels"]["labels"].as_array() {
-                for l in labels_list {
+                for l in labels_list.iter().filter(|l| l["key"] == "resource_id") {
                     labels.insert(format!(
                         "{}@{}",
                         l["value"].as_str().unwrap(),

@@ -39,6 +39,9 @@ pub struct LaunchInput<'a> {
     pub params: BTreeMap<String, String>,
     /// The tasks to launch (names); the others of the pod are not part of this launch.
     pub tasks: Vec<String>,
+    /// Join the executor started by this launch number (still running) instead of
+    /// starting a new one.
+    pub executor_launch: Option<u32>,
 }
 
 /// A built launch.
@@ -127,7 +130,8 @@ pub fn build(input: &LaunchInput<'_>, renderer: &Renderer) -> Result<Launch, Tem
     let instance = input.instance;
     let placement = &input.assignment.placement;
     let launch_no = instance.launches;
-    let executor_id = ExecutorId::new(format!("{}__{}__{launch_no}", spec.name, instance.id));
+    let executor_no = input.executor_launch.unwrap_or(launch_no);
+    let executor_id = ExecutorId::new(format!("{}__{}__{executor_no}", spec.name, instance.id));
     let single_task = input.pod.tasks.len() == 1;
     let mut executor_resources = input.assignment.executor_resources.clone();
     if !single_task {
@@ -209,18 +213,27 @@ fn build_task(
         command.push_str(" && ");
     }
     command.push_str(&renderer.render(&path("command".into()), &task.command, &ctx)?);
-    let uris = input
-        .pod
-        .artifacts
-        .iter()
-        .map(|a| Uri {
-            value: a.url.clone(),
+    let mut uris = Vec::new();
+    for (i, a) in input.pod.artifacts.iter().enumerate() {
+        let Some(value) = a.fetch_url() else {
+            let kind = a.source().map_or("maven/pypi", |s| s.kind());
+            return Err(TemplateError {
+                name: format!("pods[{}].artifacts[{i}]", input.pod.name),
+                line: None,
+                message: format!(
+                    "artifact `{}` ({kind}) has not been resolved to a URL: the runtime resolves it at start",
+                    a.display_name()
+                ),
+            });
+        };
+        uris.push(Uri {
+            value: value.to_owned(),
             executable: Some(a.executable),
             extract: Some(a.extract && !a.executable),
             cache: Some(a.cache),
             output_file: a.output_file.clone(),
-        })
-        .collect();
+        });
+    }
     let mut resources = input.assignment.task_resources.get(&task.name).cloned().unwrap_or_default();
     if single_task {
         resources.extend(input.assignment.volumes.iter().cloned());

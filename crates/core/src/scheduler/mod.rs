@@ -11,6 +11,7 @@
 //! place, on its own reservations (recovery), after a capped backoff.
 
 pub mod launch;
+pub mod operator_plans;
 pub mod plan;
 pub mod state;
 
@@ -128,6 +129,15 @@ pub enum Command {
     ReplacePod(String),
     /// Kill everything, release every reservation and volume, then tear down.
     Uninstall,
+    /// Start (or start again) an operator plan with parameters.
+    Start {
+        /// The plan.
+        plan: String,
+        /// Its parameters (every one the plan declares, no others).
+        params: BTreeMap<String, String>,
+    },
+    /// Stop an operator plan: its running tasks are killed, nothing more starts.
+    Stop(String),
 }
 
 /// Why an operator command cannot be carried out.
@@ -144,6 +154,9 @@ pub enum CommandError {
     /// Not now.
     #[error("{0}")]
     Conflict(String),
+    /// The command itself is wrong (missing or unknown parameters, ambiguous step).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What became of an offer, for the operator API.
@@ -349,6 +362,20 @@ impl Scheduler {
             .pod(&pod_name)
             .and_then(|p| p.task(&task_name))
             .map(|t| (t.goal, t.readiness_check.is_some()));
+        let plan_tag = self
+            .state
+            .instances
+            .get(&instance_id)
+            .and_then(|i| i.tasks.get(&task_name))
+            .map(|r| r.config_id.clone())
+            .filter(|c| state::parse_tag(c).is_some());
+        let mut service_changed = false;
+        if let Some(tag) = &plan_tag
+            && status.state.is_terminal()
+            && status.state != TaskState::TaskFinished
+        {
+            service_changed = operator_plans::step_failed(&mut self.state, tag, &instance_id, now);
+        }
         let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
         match status.state {
             TaskState::TaskUnreachable | TaskState::TaskLost
@@ -368,6 +395,8 @@ impl Scheduler {
             self.killing.remove(&status.task_id);
         }
         let (goal, has_readiness) = goal.unwrap_or((Goal::Running, false));
+        // An operator plan's task counts for its step only (above), not for the instance.
+        let goal = if plan_tag.is_some() { None } else { Some(goal) };
         if status.state == TaskState::TaskRunning {
             record.ready = if has_readiness {
                 record.ready || status.check_status.as_ref().is_some_and(check_passed)
@@ -376,16 +405,16 @@ impl Scheduler {
             };
         }
         match (goal, status.state) {
-            (Goal::Once, TaskState::TaskFinished) if !instance.once_done.contains(&task_name) => {
+            (Some(Goal::Once), TaskState::TaskFinished) if !instance.once_done.contains(&task_name) => {
                 instance.once_done.push(task_name.clone());
             }
-            (Goal::Running, s) if s.is_terminal() => {
+            (Some(Goal::Running), s) if s.is_terminal() => {
                 instance.failures += 1;
                 let backoff =
                     (2f64.powi(i32::try_from(instance.failures).unwrap_or(30) - 1)).min(MAX_BACKOFF_SECS);
                 instance.relaunch_after = Some(now + backoff);
             }
-            (Goal::Finish | Goal::Once, TaskState::TaskFailed | TaskState::TaskError) => {
+            (Some(Goal::Finish | Goal::Once), TaskState::TaskFailed | TaskState::TaskError) => {
                 instance.failures += 1;
                 instance.relaunch_after = Some(
                     now + (2f64.powi(i32::try_from(instance.failures).unwrap_or(30) - 1))
@@ -414,7 +443,7 @@ impl Scheduler {
                 instance.relaunch_after = None;
             }
         }
-        actions.push(Action::Persist { instances: vec![instance_id], service: false });
+        actions.push(Action::Persist { instances: vec![instance_id], service: service_changed });
         actions.push(Action::Acknowledge(status));
     }
 
@@ -429,6 +458,7 @@ impl Scheduler {
                 if instance.retiring.is_some() || self.state.operator.uninstalling {
                     continue;
                 }
+                // An instance with an operator plan's task alive is locked by that plan.
                 if instance.active() || instance.relaunch_after.is_some_and(|t| t > now) {
                     continue;
                 }
@@ -438,7 +468,11 @@ impl Scheduler {
                 // Recovery (same config, placed before) is not gated by the plan; a first
                 // launch or an update is (a force-completed step is not workable).
                 let recovering = instance.placement.is_some()
-                    && instance.tasks.values().all(|t| t.config_id == self.state.target.id);
+                    && instance
+                        .tasks
+                        .values()
+                        .filter(|t| state::parse_tag(&t.config_id).is_none())
+                        .all(|t| t.config_id == self.state.target.id);
                 if recovering || workable.contains(&id) {
                     out.push(id);
                 }
@@ -467,6 +501,10 @@ impl Scheduler {
         let target = self.state.target.id.clone();
         for id in plan::workable(&self.state) {
             let Some(instance) = self.state.instances.get(&id) else { continue };
+            if operator_plans::locked(instance) {
+                // An operator plan's step runs there: the update waits for it.
+                continue;
+            }
             for t in instance.tasks.values() {
                 if t.active() && t.config_id != target && self.killing.insert(t.task_id.clone()) {
                     actions.push(Action::Kill {
@@ -490,8 +528,8 @@ impl Scheduler {
                     .is_some_and(|inst| !inst.active() && !plan::runs_as_wanted(&self.state, pod, inst))
             })
         });
-        let _ = now;
-        let pending = pending || !self.state.cleanup.is_empty();
+        let (steps, steps_waiting) = operator_plans::launchable(&self.state, now);
+        let pending = pending || !self.state.cleanup.is_empty() || !steps.is_empty() || steps_waiting;
         if pending && self.suppressed {
             self.suppressed = false;
             actions.push(Action::Revive);
@@ -550,6 +588,7 @@ impl Scheduler {
 
     fn offers(&mut self, offers: Vec<Offer>, now: Timestamp, actions: &mut Vec<Action>) {
         let mut wanting: VecDeque<InstanceId> = self.wanting_launch(now).into();
+        let (mut steps, _) = operator_plans::launchable(&self.state, now);
         let mut declined = Vec::new();
         for offer in offers {
             if let Some(release) = self.release(&offer, now) {
@@ -570,8 +609,29 @@ impl Scheduler {
                     Err(rejection) => self.record_outcome(now, &offer, Some(&id), Some(rejection)),
                 }
             }
+            let here: Vec<operator_plans::StepLaunch> = steps
+                .iter()
+                .filter(|s| self.placement(&s.instance).is_some_and(|p| p.agent_id == offer.agent_id))
+                .cloned()
+                .collect();
+            for step in here {
+                if used {
+                    break;
+                }
+                match self.try_step_launch(&step, &offer) {
+                    Ok(launch_actions) => {
+                        self.record_outcome(now, &offer, Some(&step.instance), None);
+                        actions.extend(launch_actions);
+                        steps.retain(|s| s != &step);
+                        used = true;
+                    }
+                    Err(rejection) => {
+                        self.record_outcome(now, &offer, Some(&step.instance), Some(rejection));
+                    }
+                }
+            }
             if !used {
-                if wanting.is_empty() {
+                if wanting.is_empty() && steps.is_empty() {
                     self.record_outcome(now, &offer, None, Some("nothing to launch".to_owned()));
                 }
                 declined.push(offer.id.clone());
@@ -580,8 +640,11 @@ impl Scheduler {
         if !declined.is_empty() {
             // Short while any instance is still to be deployed (its turn may come soon).
             let all_done = plan::deploy_plan(&self.state).status == plan::Status::Complete;
-            let refuse_secs =
-                if wanting.is_empty() && all_done { LONG_REFUSE_SECS } else { SHORT_REFUSE_SECS };
+            let refuse_secs = if wanting.is_empty() && steps.is_empty() && all_done {
+                LONG_REFUSE_SECS
+            } else {
+                SHORT_REFUSE_SECS
+            };
             actions.push(Action::Decline { offer_ids: declined, refuse_secs });
         }
     }
@@ -606,6 +669,7 @@ impl Scheduler {
             pod,
             role: &role,
             principal: &principal,
+            framework_id: framework_id.as_str(),
             placement: instance.placement.as_ref(),
             reservation_id: &reservation_id,
             constraints: &constraints,
@@ -613,9 +677,8 @@ impl Scheduler {
         };
         let assignment = offer::evaluate(&request, offer).map_err(|r: Rejection| r.to_string())?;
         // Which tasks this launch runs: RUNNING and FINISH ones, ONCE ones not done yet.
-        let tasks: Vec<String> = pod
-            .tasks
-            .iter()
+        let tasks: Vec<String> = spec
+            .deploy_tasks(pod)
             .filter(|t| t.goal != Goal::Once || !instance.once_done.contains(&t.name))
             .map(|t| t.name.clone())
             .collect();
@@ -631,6 +694,7 @@ impl Scheduler {
             addresses: self.addresses(),
             params: BTreeMap::new(),
             tasks,
+            executor_launch: None,
         };
         let built = launch::build(&input, &self.renderer).map_err(|e| e.to_string())?;
         let agent_id = assignment.placement.agent_id.clone();
@@ -650,6 +714,7 @@ impl Scheduler {
             next.incarnation += 1;
             next.placement_confirmed = false;
         }
+        next.executor_launch = Some(next.launches);
         next.launches += 1;
         next.relaunch_after = None;
         let mut operations = assignment.operations.clone();
@@ -659,6 +724,81 @@ impl Scheduler {
         Ok(vec![
             Action::Persist { instances: vec![id.clone()], service: false },
             Action::Accept { offer_ids: vec![offer.id.clone()], operations },
+        ])
+    }
+
+    /// Evaluates `offer` for an operator plan's step: its tasks join the instance's running
+    /// executor (or a new one on the instance's reservation); on success updates the state
+    /// and returns Persist + Accept.
+    fn try_step_launch(
+        &mut self,
+        step: &operator_plans::StepLaunch,
+        offer: &Offer,
+    ) -> Result<Vec<Action>, String> {
+        let Some(framework_id) = self.state.framework_id.clone() else {
+            return Err("not subscribed".to_owned());
+        };
+        let spec = self.state.target.spec.clone();
+        let id = &step.instance;
+        let pod = spec.pod(&id.pod).ok_or_else(|| format!("pod type {} is gone", id.pod))?;
+        let instance = self.state.instances.get(id).ok_or_else(|| format!("instance {id} is gone"))?.clone();
+        let role = spec.role();
+        let principal = spec.principal();
+        let index = PlacementIndex::default();
+        let request = Request {
+            instance: id,
+            pod,
+            role: &role,
+            principal: &principal,
+            framework_id: framework_id.as_str(),
+            placement: instance.placement.as_ref(),
+            reservation_id: "",
+            constraints: &[],
+            index: &index,
+        };
+        // The instance's deploy tasks run in the executor of their launch.
+        let executor_running = instance.active();
+        let assignment = offer::evaluate_tasks(&request, &step.tasks, executor_running, offer)
+            .map_err(|r| format!("plan {} step {}: {r}", step.plan, id))?;
+        let params = self.state.operator.runs.get(&step.plan).map(|r| r.params.clone()).unwrap_or_default();
+        let input = LaunchInput {
+            spec: &spec,
+            pod,
+            instance: &instance,
+            assignment: &assignment,
+            framework_id: &framework_id,
+            config_id: &step.tag,
+            addresses: self.addresses(),
+            params,
+            tasks: step.tasks.clone(),
+            executor_launch: if executor_running { instance.executor_launch } else { None },
+        };
+        let built = launch::build(&input, &self.renderer).map_err(|e| e.to_string())?;
+        let mut next = instance.clone();
+        for (name, task) in &built.tasks {
+            next.tasks.insert(
+                name.clone(),
+                TaskRecord {
+                    task_id: task.task_id.clone(),
+                    state: TaskState::TaskStaging,
+                    ready: false,
+                    config_id: step.tag.clone(),
+                    agent_id: offer.agent_id.clone(),
+                },
+            );
+        }
+        if !executor_running {
+            next.executor_launch = Some(next.launches);
+        }
+        next.launches += 1;
+        let tasks: Vec<herd_mesos_api::TaskInfo> = built.tasks.into_iter().map(|(_, t)| t).collect();
+        self.state.instances.insert(id.clone(), next);
+        Ok(vec![
+            Action::Persist { instances: vec![id.clone()], service: false },
+            Action::Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![Operation::launch_group(built.executor, tasks)],
+            },
         ])
     }
 
@@ -674,12 +814,17 @@ impl Scheduler {
             .values()
             .filter_map(|i| i.placement.as_ref().map(|p| p.reservation_id.clone()))
             .collect();
+        let ours = self.state.framework_id.as_ref().map(ToString::to_string);
         let mut ids: BTreeSet<String> = BTreeSet::new();
         for r in &offer.resources {
             if let Some(res) = r.current_reservation()
                 && res.role.as_deref() == Some(role.as_str())
-                && let Some(id) = res.labels.as_ref().and_then(|l| l.get(crate::model::RESOURCE_ID_LABEL))
+                && let Some(labels) = res.labels.as_ref()
+                && let Some(id) = labels.get(crate::model::RESOURCE_ID_LABEL)
                 && !known.contains(id)
+                // Another framework sharing the role made it: not ours to release.
+                && ours.is_some()
+                && labels.get(crate::model::FRAMEWORK_LABEL) == ours.as_deref()
             {
                 ids.insert(id.to_owned());
             }
@@ -791,16 +936,79 @@ impl Scheduler {
                 }
             })
         };
+        let known_plans = || {
+            std::iter::once("deploy".to_owned())
+                .chain(self.state.target.spec.plans.iter().map(|p| p.name.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let is_operator_plan = |name: &str| self.state.target.spec.plan(name).is_some();
         match command {
-            Command::Pause(plan) | Command::Resume(plan) if plan != "deploy" => {
-                return Err(CommandError::NotFound {
-                    what: format!("plan {plan:?}"),
-                    known: "deploy".to_owned(),
-                });
+            Command::Pause(plan)
+            | Command::Resume(plan)
+            | Command::Stop(plan)
+            | Command::Start { plan, .. }
+            | Command::ForceStep { plan, .. }
+            | Command::RestartStep { plan, .. }
+                if plan != "deploy" && !is_operator_plan(&plan) =>
+            {
+                return Err(CommandError::NotFound { what: format!("plan {plan:?}"), known: known_plans() });
+            }
+            Command::Start { plan, .. } | Command::Stop(plan) if plan == "deploy" => {
+                return Err(CommandError::Conflict(
+                    "the deploy plan runs by itself: it cannot be started or stopped (use pause and resume)"
+                        .to_owned(),
+                ));
+            }
+            Command::Start { .. }
+            | Command::Stop(_)
+            | Command::ForceStep { .. }
+            | Command::RestartStep { .. }
+                if self.state.operator.uninstalling =>
+            {
+                return Err(CommandError::Conflict("the service is being uninstalled".to_owned()));
+            }
+            Command::Start { plan, params } => return self.start_plan(plan, params, now),
+            Command::Stop(plan) => {
+                if self.state.operator.runs.remove(&plan).is_some() {
+                    actions.extend(
+                        self.kill_plan_tasks(|_, tag| state::parse_tag(tag).is_some_and(|(p, ..)| p == plan)),
+                    );
+                }
+            }
+            Command::ForceStep { plan, step } if plan != "deploy" => {
+                let (key, _) = self.operator_step(&plan, &step)?;
+                let run = self.state.operator.runs.entry(plan).or_default();
+                run.steps.entry(key).or_default().forced = true;
+            }
+            Command::RestartStep { plan, step } if plan != "deploy" => {
+                let (key, instance) = self.operator_step(&plan, &step)?;
+                let Some(run) = self.state.operator.runs.get_mut(&plan) else {
+                    return Err(CommandError::Conflict(format!(
+                        "plan {plan} has not been started: start it (POST /v1/plans/{plan}/start)"
+                    )));
+                };
+                let phase = key.split_once('/').map(|(phase, _)| phase.to_owned()).unwrap_or_default();
+                let old_tag = run.tag(&plan, &phase, run.steps.get(&key));
+                let entry = run.steps.entry(key).or_default();
+                *entry = state::StepRun { attempt: entry.attempt + 1, ..state::StepRun::default() };
+                actions.extend(self.kill_plan_tasks(|id, tag| tag == old_tag && id == &instance));
             }
             Command::Pause(plan) => {
                 if !self.state.operator.paused.contains(&plan) {
                     self.state.operator.paused.push(plan);
+                }
+            }
+            Command::Resume(plan) if plan != "deploy" => {
+                self.state.operator.paused.retain(|p| p != &plan);
+                let spec = self.state.target.spec.plan(&plan).cloned();
+                for phase in spec.iter().flat_map(|p| &p.phases) {
+                    let key = operator_plans::canary_key(&plan, &phase.name);
+                    if phase.strategy == crate::spec::Strategy::Canary
+                        && !self.state.operator.canaries_resumed.contains(&key)
+                    {
+                        self.state.operator.canaries_resumed.push(key);
+                    }
                 }
             }
             Command::Resume(plan) => {
@@ -813,12 +1021,6 @@ impl Scheduler {
                         self.state.operator.canaries_resumed.push(pod.name.clone());
                     }
                 }
-            }
-            Command::ForceStep { plan, .. } | Command::RestartStep { plan, .. } if plan != "deploy" => {
-                return Err(CommandError::NotFound {
-                    what: format!("plan {plan:?}"),
-                    known: "deploy".to_owned(),
-                });
             }
             Command::ForceStep { step, .. } => {
                 let id = find(self, &step)?;
@@ -880,6 +1082,121 @@ impl Scheduler {
         );
         actions.extend(self.step(Input::Tick, now));
         Ok(actions)
+    }
+
+    /// Starts an operator plan (again): every parameter it declares must be given, and no
+    /// other; a plan still in progress must be stopped first.
+    fn start_plan(
+        &mut self,
+        plan: String,
+        params: BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Result<Vec<Action>, CommandError> {
+        let Some(spec) = self.state.target.spec.plan(&plan) else {
+            return Err(CommandError::NotFound { what: format!("plan {plan:?}"), known: String::new() });
+        };
+        let missing: Vec<&String> = spec.parameters.iter().filter(|p| !params.contains_key(*p)).collect();
+        if !missing.is_empty() {
+            return Err(CommandError::Invalid(format!(
+                "plan {plan} needs parameter(s) {}: give each as KEY=VALUE",
+                missing.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let unknown: Vec<&String> = params.keys().filter(|k| !spec.parameters.contains(k)).collect();
+        if !unknown.is_empty() {
+            return Err(CommandError::Invalid(format!(
+                "plan {plan} takes no parameter(s) {}; it takes: {}",
+                unknown.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                if spec.parameters.is_empty() { "none".to_owned() } else { spec.parameters.join(", ") }
+            )));
+        }
+        let status = operator_plans::operator_plan(&self.state, spec).status;
+        if self.state.operator.runs.contains_key(&plan) && status != plan::Status::Complete {
+            return Err(CommandError::Conflict(format!(
+                "plan {plan} is in progress: wait for it, or stop it first (POST /v1/plans/{plan}/stop)"
+            )));
+        }
+        let run_no = self.state.operator.runs.get(&plan).map_or(0, |r| r.run) + 1;
+        self.state.operator.runs.insert(
+            plan.clone(),
+            state::PlanRun { run: run_no, params, started_at: now, ..state::PlanRun::default() },
+        );
+        self.state.operator.paused.retain(|p| p != &plan);
+        self.state.operator.canaries_resumed.retain(|k| !k.starts_with(&format!("{plan}/")));
+        let mut actions = vec![Action::Persist { instances: Vec::new(), service: true }];
+        actions.extend(self.step(Input::Tick, now));
+        Ok(actions)
+    }
+
+    /// The key and instance of step `step` of operator plan `plan`: an instance name
+    /// (`node-0`) when only one phase has it, otherwise `<phase>/<instance>`.
+    fn operator_step(&self, plan: &str, step: &str) -> Result<(String, InstanceId), CommandError> {
+        let spec = self.state.target.spec.plan(plan).cloned().unwrap_or_else(|| crate::spec::PlanSpec {
+            name: plan.to_owned(),
+            parameters: Vec::new(),
+            strategy: crate::spec::Strategy::Serial,
+            phases: Vec::new(),
+        });
+        let view = operator_plans::operator_plan(&self.state, &spec);
+        let all: Vec<String> = view
+            .phases
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| format!("{}/{}", p.name, s.name)))
+            .collect();
+        let matching: Vec<&String> = all
+            .iter()
+            .filter(|k| k.as_str() == step || k.split_once('/').is_some_and(|(_, i)| i == step))
+            .collect();
+        match matching.as_slice() {
+            [key] => {
+                let instance = key.split_once('/').map(|(_, i)| i).unwrap_or_default();
+                let id =
+                    self.state.instances.keys().find(|id| id.to_string() == instance).cloned().ok_or_else(
+                        || CommandError::NotFound { what: format!("step {step:?}"), known: all.join(", ") },
+                    )?;
+                Ok(((*key).clone(), id))
+            }
+            [] => Err(CommandError::NotFound {
+                what: format!("step {step:?} in plan {plan}"),
+                known: all.join(", "),
+            }),
+            _ => Err(CommandError::Invalid(format!(
+                "step {step:?} is in several phases of plan {plan}: name it as one of {}",
+                matching.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// Kills the live operator-plan tasks that `which(instance, config id)` picks.
+    fn kill_plan_tasks(&mut self, which: impl Fn(&InstanceId, &str) -> bool) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for instance in self.state.instances.values() {
+            for t in instance.tasks.values() {
+                if t.active()
+                    && state::parse_tag(&t.config_id).is_some()
+                    && which(&instance.id, &t.config_id)
+                    && self.killing.insert(t.task_id.clone())
+                {
+                    actions.push(Action::Kill {
+                        task_id: t.task_id.clone(),
+                        agent_id: Some(t.agent_id.clone()),
+                    });
+                }
+            }
+        }
+        actions
+    }
+
+    /// Every plan: deploy first, then the operator plans in spec order.
+    pub fn plans(&self) -> Vec<plan::Plan> {
+        std::iter::once(plan::deploy_plan(&self.state))
+            .chain(self.state.target.spec.plans.iter().map(|p| operator_plans::operator_plan(&self.state, p)))
+            .collect()
+    }
+
+    /// The parameters an operator plan's latest run was started with.
+    pub fn plan_parameters(&self, plan: &str) -> Option<&BTreeMap<String, String>> {
+        self.state.operator.runs.get(plan).map(|r| &r.params)
     }
 
     /// The placement of an instance, if placed.

@@ -70,7 +70,7 @@ pub fn instance_complete(state: &ServiceState, pod: &PodSpec, instance: &Instanc
 /// step does not make it so: recovery still relaunches a forced instance that fails).
 pub fn runs_as_wanted(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> bool {
     let target = &state.target.id;
-    pod.tasks.iter().all(|t| {
+    state.target.spec.deploy_tasks(pod).all(|t| {
         let record = instance.tasks.get(&t.name);
         let current = record.is_some_and(|r| &r.config_id == target);
         match t.goal {
@@ -92,7 +92,7 @@ pub fn step_status(state: &ServiceState, pod: &PodSpec, instance: &Instance) -> 
     }
 }
 
-fn combine(statuses: impl Iterator<Item = Status>) -> Status {
+pub(crate) fn combine(statuses: impl Iterator<Item = Status>) -> Status {
     let all: Vec<Status> = statuses.collect();
     if all.iter().all(|s| *s == Status::Complete) {
         Status::Complete

@@ -3,7 +3,7 @@
 //! work" is computed from the two, never stored as a flag.
 
 use crate::model::{InstanceId, Placement};
-use crate::spec::ServiceSpec;
+use crate::spec::{PodSpec, ServiceSpec};
 use herd_mesos_api::{AgentId, FrameworkId, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -75,6 +75,10 @@ pub struct Instance {
     /// and whatever was reserved is released.
     #[serde(default)]
     pub placement_confirmed: bool,
+    /// The launch number whose executor runs the instance's tasks now (operator plan tasks
+    /// join that executor while it lives).
+    #[serde(default)]
+    pub executor_launch: Option<u32>,
 }
 
 /// Why an instance is being taken out of service.
@@ -103,6 +107,75 @@ pub struct OperatorState {
     /// until the target config changes).
     #[serde(default)]
     pub forced: Vec<String>,
+    /// Operator plans started (the latest run of each), by plan name.
+    #[serde(default)]
+    pub runs: BTreeMap<String, PlanRun>,
+}
+
+/// One run of an operator plan: its parameters and how far each step got. Whether a
+/// step's tasks are running or finished is read from the instance's task records, which
+/// carry the step's [`PlanRun::tag`] as their config id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanRun {
+    /// Which run of the plan this is (1, 2, ...): tags of earlier runs' tasks differ.
+    pub run: u32,
+    /// The operator's parameters (exported to the tasks' env).
+    pub params: BTreeMap<String, String>,
+    /// When it was started.
+    pub started_at: Timestamp,
+    /// Stopped by the operator: nothing more is launched.
+    #[serde(default)]
+    pub stopped: bool,
+    /// Steps that were acted on, by `<phase>/<instance>`.
+    #[serde(default)]
+    pub steps: BTreeMap<String, StepRun>,
+}
+
+/// What happened to one step of an operator plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRun {
+    /// Restarts by the operator (part of the tag: a restarted step runs afresh).
+    #[serde(default)]
+    pub attempt: u32,
+    /// Failed launches of the current attempt.
+    #[serde(default)]
+    pub failures: u32,
+    /// Not relaunched before this time (backoff after a failure).
+    #[serde(default)]
+    pub retry_after: Option<Timestamp>,
+    /// Force-completed by the operator.
+    #[serde(default)]
+    pub forced: bool,
+    /// Why the step gave up (it then waits for `restart` or `force`).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl PlanRun {
+    /// The config id the tasks of a step carry: `plan:<plan>:<run>:<phase>:<attempt>`.
+    pub fn tag(&self, plan: &str, phase: &str, step: Option<&StepRun>) -> String {
+        step_tag(plan, self.run, phase, step.map_or(0, |s| s.attempt))
+    }
+
+    /// The key of a step in [`PlanRun::steps`].
+    pub fn step_key(phase: &str, instance: &InstanceId) -> String {
+        format!("{phase}/{instance}")
+    }
+}
+
+/// The config id of an operator plan step's tasks (see [`PlanRun::tag`]).
+pub fn step_tag(plan: &str, run: u32, phase: &str, attempt: u32) -> String {
+    format!("plan:{plan}:{run}:{phase}:{attempt}")
+}
+
+/// The plan, phase and step a task's config id tags it with, if it is an operator plan's.
+pub fn parse_tag(config_id: &str) -> Option<(&str, u32, &str)> {
+    let rest = config_id.strip_prefix("plan:")?;
+    let mut parts = rest.split(':');
+    let plan = parts.next()?;
+    let run = parts.next()?.parse().ok()?;
+    let phase = parts.next()?;
+    Some((plan, run, phase))
 }
 
 impl OperatorState {
@@ -127,6 +200,7 @@ impl Instance {
             lost_since: None,
             retiring: None,
             placement_confirmed: false,
+            executor_launch: None,
         }
     }
 
@@ -178,8 +252,57 @@ impl ServiceState {
         }
     }
 
+    /// Makes `target` the configuration to run (a changed spec): instances of pod types
+    /// the new spec has are kept (placements, tasks) and new ones added; those it leaves
+    /// out are decommissioned (returned). An instance whose pod type is unchanged keeps
+    /// running: its up-to-date tasks are relabelled with the new config id, so an update
+    /// restarts only the instances whose configuration changed.
+    pub fn retarget(&mut self, target: TargetConfig) -> Vec<InstanceId> {
+        let old = std::mem::replace(&mut self.target, target);
+        let fresh = Self::new(self.target.clone());
+        for (id, instance) in fresh.instances {
+            self.instances.entry(id).or_insert(instance);
+        }
+        let mut decommissioned = Vec::new();
+        for (id, instance) in &mut self.instances {
+            let (Some(before), Some(after)) = (old.spec.pod(&id.pod), self.target.spec.pod(&id.pod)) else {
+                if instance.retiring.is_none() {
+                    instance.retiring = Some(Retire::Decommission);
+                    decommissioned.push(id.clone());
+                }
+                continue;
+            };
+            if id.index >= after.count {
+                if instance.retiring.is_none() {
+                    instance.retiring = Some(Retire::Decommission);
+                    decommissioned.push(id.clone());
+                }
+                continue;
+            }
+            let same = PodSpec { count: 0, ..before.clone() } == PodSpec { count: 0, ..after.clone() }
+                && same_service_settings(&old.spec, &self.target.spec)
+                && before.tasks.iter().all(|t| {
+                    old.spec.is_plan_task(&before.name, &t.name)
+                        == self.target.spec.is_plan_task(&after.name, &t.name)
+                });
+            if same {
+                for task in instance.tasks.values_mut().filter(|t| t.config_id == old.id) {
+                    task.config_id.clone_from(&self.target.id);
+                }
+            }
+        }
+        decommissioned
+    }
+
     /// The instance running Mesos task `task_id`, and that task's name in it.
     pub fn find_task(&self, task_id: &TaskId) -> Option<(&InstanceId, &String)> {
         self.instances.values().find_map(|i| i.task_by_id(task_id).map(|(name, _)| (&i.id, name)))
     }
+}
+
+/// Whether two specs agree on everything outside their pod types that goes into a launch
+/// (user, recovery settings...): pods are compared one by one, plans do not matter.
+fn same_service_settings(a: &ServiceSpec, b: &ServiceSpec) -> bool {
+    ServiceSpec { pods: Vec::new(), plans: Vec::new(), ..a.clone() }
+        == ServiceSpec { pods: Vec::new(), plans: Vec::new(), ..b.clone() }
 }

@@ -282,3 +282,258 @@ fn a_forced_step_counts_as_done_and_a_restarted_one_is_done_again() {
         s.command(Command::ForceStep { plan: "deploy".into(), step: "hello-7".into() }, 5.0).unwrap_err();
     assert!(err.to_string().contains("hello-0, hello-1, hello-2"), "{err}");
 }
+
+/// The hello spec with a `backup` task that only the `backup` operator plan runs.
+fn spec_with_backup_plan() -> ServiceSpec {
+    let text = SPEC.replace(
+        "[[pods.tasks.ports]]\nname = \"http\"\n",
+        r#"[[pods.tasks.ports]]
+name = "http"
+
+[[pods.tasks]]
+name = "backup"
+goal = "finish"
+command = "cp data/starts $TARGET"
+cpus = 0.1
+mem_mb = 32
+
+[[plans]]
+name = "backup"
+parameters = ["TARGET"]
+
+[[plans.phases]]
+name = "copy"
+pod = "hello"
+tasks = ["backup"]
+"#,
+    );
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap();
+    crate::validation::validate(&spec).unwrap();
+    spec
+}
+
+/// Deploys all three instances of `spec` (servers RUNNING); their server tasks.
+fn deployed(spec: ServiceSpec) -> (Scheduler, Vec<herd_mesos_api::TaskInfo>) {
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let mut servers = Vec::new();
+    for n in 1..=3 {
+        let actions = s.step(Input::Offers(vec![offer(n, vec![])]), f64::from(n));
+        let (_, ops) = &accepted(&actions)[0];
+        let group = &ops.iter().find(|o| o.kind == OperationType::LaunchGroup).unwrap().launch_group;
+        let names: Vec<&str> =
+            group.as_ref().unwrap().task_group.tasks.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, [format!("hello-{}-server", n - 1)], "plan tasks are not deployed");
+        let task = launched_task(ops);
+        s.step(Input::Update(status(&task, TaskState::TaskRunning)), f64::from(n) + 0.5);
+        servers.push(task);
+    }
+    assert_eq!(s.deploy_plan().status, plan::Status::Complete);
+    (s, servers)
+}
+
+fn plan_status(s: &Scheduler, name: &str) -> plan::Plan {
+    s.plans().into_iter().find(|p| p.name == name).unwrap()
+}
+
+fn launch_group(actions: &[Action]) -> Option<herd_mesos_api::LaunchGroup> {
+    accepted(actions).into_iter().find_map(|(_, ops)| {
+        ops.into_iter().find(|o| o.kind == OperationType::LaunchGroup).and_then(|o| o.launch_group)
+    })
+}
+
+#[test]
+fn an_operator_plan_runs_its_tasks_in_each_instance_serially_with_its_parameters() {
+    let (mut s, servers) = deployed(spec_with_backup_plan());
+    assert_eq!(plan_status(&s, "backup").status, plan::Status::Pending, "not started");
+    let params = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let missing = s.command(Command::Start { plan: "backup".into(), params: params(&[]) }, 10.0).unwrap_err();
+    assert!(matches!(&missing, CommandError::Invalid(m) if m.contains("TARGET")), "{missing}");
+    let unknown = s
+        .command(
+            Command::Start { plan: "backup".into(), params: params(&[("TARGET", "x"), ("OOPS", "1")]) },
+            10.0,
+        )
+        .unwrap_err();
+    assert!(matches!(&unknown, CommandError::Invalid(m) if m.contains("OOPS")), "{unknown}");
+    let actions = s
+        .command(Command::Start { plan: "backup".into(), params: params(&[("TARGET", "/backups/a")]) }, 10.0);
+    assert!(actions.unwrap().contains(&Action::Revive), "a started plan wants offers");
+    assert!(matches!(
+        s.command(Command::Start { plan: "backup".into(), params: params(&[("TARGET", "y")]) }, 10.5),
+        Err(CommandError::Conflict(_))
+    ));
+
+    // Serial: the step of hello-0 goes first, inside hello-0's running executor.
+    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
+    let p1 = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    let actions = s.step(Input::Offers(vec![reserved_offer(2, &p1), reserved_offer(1, &p0)]), 11.0);
+    let group = launch_group(&actions).expect("the step launches");
+    assert_eq!(accepted(&actions).len(), 1, "one step at a time: {actions:#?}");
+    assert_eq!(
+        group.executor.executor_id,
+        servers[0].executor.as_ref().unwrap().executor_id,
+        "joins the executor"
+    );
+    assert_eq!(
+        group.executor,
+        *servers[0].executor.as_ref().unwrap(),
+        "the same ExecutorInfo, or Mesos refuses the launch"
+    );
+    let backup = &group.task_group.tasks[0];
+    assert_eq!(backup.name, "hello-0-backup");
+    let env = backup.command.as_ref().unwrap().environment.as_ref().unwrap();
+    assert!(env.variables.iter().any(|v| v.name == "TARGET" && v.value.as_deref() == Some("/backups/a")));
+    let ops = &accepted(&actions)[0].1;
+    assert!(ops.iter().all(|o| o.kind == OperationType::LaunchGroup), "no new reservation: {ops:#?}");
+    assert_eq!(plan_status(&s, "backup").phases[0].steps[0].status, plan::Status::InProgress);
+
+    // Done: the next instance's turn.
+    s.step(Input::Update(status(backup, TaskState::TaskRunning)), 12.0);
+    s.step(Input::Update(status(backup, TaskState::TaskFinished)), 13.0);
+    let steps = &plan_status(&s, "backup").phases[0].steps;
+    assert_eq!(steps[0].status, plan::Status::Complete);
+    let actions = s.step(Input::Offers(vec![reserved_offer(2, &p1)]), 14.0);
+    let group = launch_group(&actions).expect("hello-1's step");
+    assert_eq!(group.task_group.tasks[0].name, "hello-1-backup");
+    // The servers were never touched, the deploy plan stays complete.
+    assert_eq!(s.deploy_plan().status, plan::Status::Complete);
+    assert!(s.step(Input::Tick, 15.0).iter().all(|a| !matches!(a, Action::Kill { .. })));
+}
+
+#[test]
+fn a_failing_step_backs_off_then_stops_in_error_until_restarted() {
+    let (mut s, _) = deployed(spec_with_backup_plan());
+    let params = [("TARGET".to_owned(), "/b".to_owned())].into_iter().collect();
+    s.command(Command::Start { plan: "backup".into(), params }, 10.0).unwrap();
+    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
+    let mut t = 11.0;
+    for attempt in 1..=operator_plans::MAX_STEP_FAILURES {
+        let actions = s.step(Input::Offers(vec![reserved_offer(1, &p0)]), t);
+        let group = launch_group(&actions).unwrap_or_else(|| panic!("attempt {attempt}: {actions:#?}"));
+        s.step(Input::Update(status(&group.task_group.tasks[0], TaskState::TaskFailed)), t + 0.5);
+        // Backing off: an offer right away launches nothing.
+        if attempt < operator_plans::MAX_STEP_FAILURES {
+            assert!(launch_group(&s.step(Input::Offers(vec![reserved_offer(1, &p0)]), t + 0.6)).is_none());
+        }
+        t += 100.0;
+    }
+    let step = &plan_status(&s, "backup").phases[0].steps[0];
+    assert_eq!(step.status, plan::Status::Error);
+    assert!(step.message.as_deref().unwrap_or_default().contains("restart"), "{step:?}");
+    assert!(
+        launch_group(&s.step(Input::Offers(vec![reserved_offer(1, &p0)]), t)).is_none(),
+        "stays in error"
+    );
+    // The instance itself is fine: its failures are the step's, not the instance's.
+    assert_eq!(s.state().instances[&InstanceId::new("hello", 0)].failures, 0);
+    s.command(Command::RestartStep { plan: "backup".into(), step: "hello-0".into() }, t).unwrap();
+    let group =
+        launch_group(&s.step(Input::Offers(vec![reserved_offer(1, &p0)]), t + 1.0)).expect("runs again");
+    let config =
+        group.task_group.tasks[0].labels.as_ref().unwrap().get("target_configuration").unwrap().to_owned();
+    assert!(config.ends_with(":1"), "a restarted step runs under a new attempt: {config}");
+    // Force completes a step without running it; unknown steps are named.
+    s.command(Command::ForceStep { plan: "backup".into(), step: "hello-1".into() }, t + 2.0).unwrap();
+    assert_eq!(plan_status(&s, "backup").phases[0].steps[1].status, plan::Status::Complete);
+    let err = s.command(Command::ForceStep { plan: "backup".into(), step: "hello-9".into() }, t).unwrap_err();
+    assert!(err.to_string().contains("copy/hello-0"), "{err}");
+}
+
+#[test]
+fn an_update_waits_for_a_running_plan_step_on_the_same_instance() {
+    let (mut s, servers) = deployed(spec_with_backup_plan());
+    let params = [("TARGET".to_owned(), "/b".to_owned())].into_iter().collect();
+    s.command(Command::Start { plan: "backup".into(), params }, 10.0).unwrap();
+    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
+    let group = launch_group(&s.step(Input::Offers(vec![reserved_offer(1, &p0)]), 11.0)).unwrap();
+    let backup = group.task_group.tasks[0].clone();
+    s.step(Input::Update(status(&backup, TaskState::TaskRunning)), 11.5);
+    // A new config for the servers: hello-0 is first in line but locked by the backup.
+    let mut state = s.state().clone();
+    let mut spec = state.target.spec.clone();
+    spec.pods[0].tasks[0].env.insert("NEW".into(), "1".into());
+    state.retarget(TargetConfig { id: "cfg-2".into(), spec });
+    let mut s = Scheduler::new(state).unwrap();
+    let mut actions = s.step(Input::Subscribed { framework_id: "fw".into() }, 12.0);
+    actions.extend(s.step(Input::Tick, 12.5));
+    assert!(actions.iter().all(|a| !matches!(a, Action::Kill { .. })), "locked: {actions:#?}");
+    let actions = s.step(Input::Update(status(&backup, TaskState::TaskFinished)), 13.0);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Kill { task_id, .. } if *task_id == servers[0].task_id)),
+        "the update goes on once the step is done: {actions:#?}"
+    );
+}
+
+#[test]
+fn retargeting_restarts_only_the_pod_types_whose_config_changed() {
+    let text = SPEC.replace("count = 3", "count = 1")
+        + r#"
+[[pods]]
+name = "other"
+count = 1
+[[pods.tasks]]
+name = "worker"
+command = "sleep 1000"
+cpus = 0.1
+mem_mb = 32
+"#;
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "two.toml").unwrap();
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let mut tasks = Vec::new();
+    for n in 1..=2 {
+        let actions = s.step(Input::Offers(vec![offer(n, vec![])]), f64::from(n));
+        let task = launched_task(&accepted(&actions)[0].1);
+        s.step(Input::Update(status(&task, TaskState::TaskRunning)), f64::from(n) + 0.5);
+        tasks.push(task);
+    }
+    assert_eq!(s.deploy_plan().status, plan::Status::Complete);
+    let mut state = s.state().clone();
+    let mut spec = state.target.spec.clone();
+    spec.pods[1].tasks[0].command = "sleep 2000".into();
+    assert_eq!(state.retarget(TargetConfig { id: "cfg-2".into(), spec }), Vec::<InstanceId>::new());
+    let mut s = Scheduler::new(state).unwrap();
+    let mut actions = s.step(Input::Subscribed { framework_id: "fw".into() }, 5.0);
+    actions.extend(s.step(Input::Tick, 5.5));
+    let killed: Vec<&TaskId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { task_id, .. } => Some(task_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(killed, [&tasks[1].task_id], "only the changed pod type restarts");
+    let deploy = s.deploy_plan();
+    assert_eq!(deploy.phases[0].status, plan::Status::Complete, "hello is up to date: {deploy:#?}");
+}
+
+#[test]
+fn unknown_reservations_are_released_only_when_this_framework_made_them() {
+    let mut s = scheduler();
+    let labelled = |framework: &str, id: &str| {
+        let labels: herd_mesos_api::Labels =
+            [(crate::model::RESOURCE_ID_LABEL, id), (crate::model::FRAMEWORK_LABEL, framework)]
+                .into_iter()
+                .collect();
+        Resource::scalar("cpus", 0.5)
+            .reserved(herd_mesos_api::ReservationInfo::dynamic("hello-role", Some("p".into()), Some(labels)))
+            .allocated_to("hello-role")
+    };
+    // Another framework in the same role: left alone (it is not ours to destroy).
+    let mut foreign = offer(1, vec![labelled("other-fw", "other-svc-x-1")]);
+    foreign
+        .resources
+        .retain(|r| r.name == "cpus" && r.reservations.len() + usize::from(r.reservation.is_some()) > 0);
+    let actions = s.step(Input::Offers(vec![foreign]), 1.0);
+    assert!(accepted(&actions).is_empty(), "{actions:#?}");
+    assert_eq!(s.orphans().count(), 0);
+    // Ours (a reservation the state lost track of): released and shown.
+    let mut own = offer(2, vec![labelled("fw", "hello-hello-7-1")]);
+    own.resources
+        .retain(|r| r.name == "cpus" && r.reservations.len() + usize::from(r.reservation.is_some()) > 0);
+    let actions = s.step(Input::Offers(vec![own]), 2.0);
+    let (_, ops) = &accepted(&actions)[0];
+    assert_eq!(ops[0].kind, OperationType::Unreserve);
+    assert_eq!(s.orphans().next().unwrap().reservation_id, "hello-hello-7-1");
+}

@@ -15,6 +15,7 @@
 
 use crate::spec::ServiceSpec;
 
+mod artifact_sources;
 mod artifacts;
 mod checks;
 mod commands;
@@ -85,6 +86,7 @@ const SPEC_RULES: &[SpecRule] = &[
     placement::check,
     volumes::check,
     artifacts::check,
+    artifact_sources::check,
     task_names::check,
     commands::check,
     resources::check,

@@ -45,16 +45,8 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((b, e))
 }
 
-/// `$HERD_HOME`, default `~/.herd`.
-fn herd_home() -> PathBuf {
-    std::env::var_os("HERD_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".herd")))
-        .unwrap_or_else(|| PathBuf::from(".herd"))
-}
-
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
-    let work_dir = args.work_dir.unwrap_or_else(|| herd_home().join("local"));
+    let work_dir = args.work_dir.unwrap_or_else(|| super::herd_home().join("local"));
     let mut config = ClusterConfig::new(&work_dir, args.agents);
     config.master_port = args.port;
     config.agent_ip_block = args.agent_ip_block;

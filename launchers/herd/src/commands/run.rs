@@ -48,13 +48,16 @@ pub(crate) struct Args {
     /// out are decommissioned (killed, volumes destroyed, reservations released).
     #[arg(long)]
     allow_decommission: bool,
-}
-
-fn herd_home() -> PathBuf {
-    std::env::var_os("HERD_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".herd")))
-        .unwrap_or_else(|| PathBuf::from(".herd"))
+    /// On Ctrl-C or SIGTERM, how long to let the scheduler finish what it is doing
+    /// (seconds); a second signal stops it at once.
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    shutdown_grace: f64,
+    /// Where resolved artifacts are kept and served from (default: $HERD_HOME/artifacts).
+    #[arg(long, value_name = "DIR")]
+    artifact_cache: Option<PathBuf>,
+    /// The host agents reach the operator API on (artifact URLs); default: the API host.
+    #[arg(long, value_name = "HOST")]
+    advertise_host: Option<String>,
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
@@ -71,7 +74,7 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         (None, None) => None,
         _ => bail!("--principal and --secret (HERD_PRINCIPAL / HERD_SECRET) go together"),
     };
-    let state_dir = args.state_dir.unwrap_or_else(|| herd_home().join(&spec.name).join("state"));
+    let state_dir = args.state_dir.unwrap_or_else(|| super::herd_home().join(&spec.name).join("state"));
     let (store, where_, _leadership): (Arc<dyn StateStore>, String, Option<LeaderGuard>) = match &args.zk {
         Some(url) => {
             let zk = ZkStore::connect(url, std::time::Duration::from_secs(15))
@@ -100,6 +103,10 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         failover_timeout_secs: args.failover_timeout,
         default_user: user,
         allow_decommission: args.allow_decommission,
+        artifact_cache: Some(
+            args.artifact_cache.clone().unwrap_or_else(|| super::herd_home().join("artifacts")),
+        ),
+        advertise_host: args.advertise_host.clone(),
     };
     let mut service = Service::start(config, store).await?;
     eprintln!(
@@ -107,13 +114,26 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         args.framework,
         service.api_addr()
     );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            r?;
-            eprintln!("herd run: stopping; tasks keep running, state stays in {where_}");
-            service.shutdown().await?;
-        }
-        r = service.wait() => r?,
+        r = tokio::signal::ctrl_c() => r?,
+        _ = terminate.recv() => {}
+        r = service.wait() => return r.map_err(Into::into),
     }
+    eprintln!(
+        "herd run: stopping (finishing the work under way, at most {}s; signal again to stop at once); \
+         tasks keep running, state stays in {where_}",
+        args.shutdown_grace
+    );
+    let again = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    let grace = std::time::Duration::try_from_secs_f64(args.shutdown_grace.max(0.0))
+        .unwrap_or(std::time::Duration::from_secs(15));
+    service.shutdown_within(grace, again).await?;
     Ok(())
 }
