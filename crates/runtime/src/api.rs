@@ -213,22 +213,10 @@ async fn pod(State(s): State<SharedScheduler>, Path(name): Path<String>) -> Resp
 }
 
 async fn endpoints(State(s): State<SharedScheduler>) -> Json<Value> {
-    let s = lock(&s);
-    let mut out = serde_json::Map::new();
-    for pod in &s.state().target.spec.pods {
-        for port in pod.tasks.iter().flat_map(|t| &t.ports) {
-            let addresses: Vec<String> = s
-                .state()
-                .instances
-                .values()
-                .filter(|i| i.id.pod == pod.name)
-                .filter_map(|i| i.placement.as_ref())
-                .filter_map(|p| p.ports.get(&port.name).map(|n| format!("{}:{n}", p.hostname)))
-                .collect();
-            out.insert(format!("{}-{}", pod.name, port.name), json!({ "address": addresses }));
-        }
-    }
-    Json(Value::Object(out))
+    let all = crate::endpoints(&lock(&s));
+    Json(Value::Object(
+        all.into_iter().map(|(name, addresses)| (name, json!({ "address": addresses }))).collect(),
+    ))
 }
 
 async fn config(State(s): State<SharedScheduler>) -> Json<Value> {

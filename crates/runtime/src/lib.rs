@@ -31,6 +31,26 @@ use std::sync::{Arc, Mutex};
 use store::StateStore;
 use tokio_util::sync::CancellationToken;
 
+/// The service's endpoints: `<pod>-<port>` → `host:port` of every placed instance, in
+/// instance order (what `GET /v1/endpoints` shows).
+pub fn endpoints(scheduler: &Scheduler) -> std::collections::BTreeMap<String, Vec<String>> {
+    let state = scheduler.state();
+    let mut out = std::collections::BTreeMap::new();
+    for pod in &state.target.spec.pods {
+        for port in pod.tasks.iter().flat_map(|t| &t.ports) {
+            let addresses: Vec<String> = state
+                .instances
+                .values()
+                .filter(|i| i.id.pod == pod.name)
+                .filter_map(|i| i.placement.as_ref())
+                .filter_map(|p| p.ports.get(&port.name).map(|n| format!("{}:{n}", p.hostname)))
+                .collect();
+            out.insert(format!("{}-{}", pod.name, port.name), addresses);
+        }
+    }
+    out
+}
+
 /// How to run a service.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -192,6 +212,16 @@ fn initial_state(
             Ok(state)
         }
         Some(state) => Ok(state),
+    }
+}
+
+impl Drop for Service {
+    /// A service dropped without [`Service::shutdown`] stops at once, like a killed
+    /// scheduler: state is already persisted, the next start reconciles.
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.driver.abort();
+        self.client.close();
     }
 }
 

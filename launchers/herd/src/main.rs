@@ -4,6 +4,8 @@
 use clap::Parser;
 
 mod commands;
+mod frameworks;
+mod operator;
 
 /// herd: run Kafka, Cassandra, ELK, Hadoop, Spark, Storm and Samza on Apache Mesos.
 #[derive(Debug, Parser)]

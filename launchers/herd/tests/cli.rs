@@ -188,6 +188,7 @@ fn herd_run_with_zookeeper_fails_over_to_a_standby() {
         Running(
             herd()
                 .args(["run", "hello", "--master", &master, "--zk", &state, "--api-port", "0"])
+                .env("HERD_HOME", dir.path().join("home"))
                 .env("RUST_BACKTRACE", "0")
                 .stdout(Stdio::null())
                 .stderr(err)
@@ -212,6 +213,137 @@ fn herd_run_with_zookeeper_fails_over_to_a_standby() {
     assert_eq!(server_ids(&pods_after).len(), 3);
 }
 
+/// Runs `herd` with `HERD_HOME=home`; (success, stdout, stderr).
+fn herd_cli(home: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = herd().args(args).env("HERD_HOME", home).env_remove("HERD_API").output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The operator commands against a deployed hello, found through the record `herd run`
+/// keeps in `home`: status, plan (show, start with parameters), pod, endpoints, config.
+fn operate_with_the_cli(home: &std::path::Path, dir: &std::path::Path) {
+    let (ok, out, err) = herd_cli(home, &["status", "--output", "json"]);
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status[0]["name"], "hello", "{out}");
+    assert_eq!(status[0]["running"], true, "{out}");
+    assert_eq!(status[0]["deploy"], "COMPLETE", "{out}");
+    let (ok, out, err) = herd_cli(home, &["plan", "hello"]);
+    assert!(ok && out.starts_with("deploy (COMPLETE)") && out.contains("hello-2"), "{out}{err}");
+    let (ok, _, err) = herd_cli(home, &["plan", "hello", "start", "backup"]);
+    assert!(!ok && err.contains("TARGET"), "a missing parameter is named: {err}");
+    let target = dir.join("backups");
+    let param = format!("TARGET={}", target.display());
+    let (ok, out, err) = herd_cli(home, &["plan", "hello", "start", "backup", "-p", &param]);
+    assert!(ok && out.contains("started"), "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, out, _) = herd_cli(home, &["plan", "hello", "show", "backup", "--output", "json"]);
+        let plan: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if plan["status"] == "COMPLETE" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backup plan did not complete: {out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 3, "one copy per instance");
+    let (ok, out, err) = herd_cli(home, &["pod", "hello", "status", "hello-0"]);
+    assert!(ok && out.contains("server") && out.contains("TASK_RUNNING"), "{out}{err}");
+    let (ok, _, err) = herd_cli(home, &["pod", "hello", "restart", "hello-9"]);
+    assert!(!ok && err.contains("hello-0"), "an unknown pod lists the known ones: {err}");
+    let (ok, out, err) = herd_cli(home, &["endpoints", "hello", "hello-http"]);
+    assert!(ok, "{err}");
+    let addresses: Vec<&str> = out.trim().split(',').collect();
+    assert_eq!(addresses.len(), 3, "{out}");
+    assert!(
+        addresses
+            .iter()
+            .all(|a| a.starts_with("127.0.") && a.rsplit(':').next().unwrap().parse::<u16>().is_ok()),
+        "{out}"
+    );
+    // Logs through the files API: the server's stderr has the readiness checks' requests.
+    let (ok, out, err) = herd_cli(home, &["logs", "hello", "hello-0-server", "--stderr"]);
+    assert!(ok && out.contains("GET /starts"), "{out}{err}");
+    let (ok, _, err) = herd_cli(home, &["logs", "hello", "hello-0-nope"]);
+    assert!(!ok && err.contains("hello-0-server"), "an unknown task lists the known ones: {err}");
+    let (ok, _, err) = herd_cli(home, &["plan", "nobody-runs-this"]);
+    assert!(!ok && err.contains("--api"), "an unknown service says how to point at one: {err}");
+}
+
+#[test]
+fn herd_config_validates_files_and_prints_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
+    for file in ["hello.toml", "hello.yaml"] {
+        let (ok, out, err) = herd_cli(home, &["config", "validate", &format!("{configs}/{file}")]);
+        assert!(ok && out.contains("valid (service hello"), "{file}: {out}{err}");
+    }
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"Bad Name\"\n[[pods]]\nname = \"web\"\ncount = 0\n[[pods.tasks]]\nname = \"t\"\ncommand = \"true\"\ncpus = 0.1\nmem_mb = 32\n").unwrap();
+    let (ok, _, err) = herd_cli(home, &["config", "validate", bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("name") && err.contains("problem"), "{err}");
+    let (ok, out, _) = herd_cli(home, &["config", "validate", bad.to_str().unwrap(), "--output", "json"]);
+    assert!(!ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["valid"], false, "{out}");
+    let (ok, out, _) = herd_cli(home, &["config", "defaults", "hello"]);
+    assert!(ok);
+    assert_eq!(out, std::fs::read_to_string(format!("{configs}/hello.toml")).unwrap());
+    let (ok, _, err) = herd_cli(home, &["config", "defaults", "nope"]);
+    assert!(!ok && err.contains("hello"), "lists the known frameworks: {err}");
+}
+
+/// `herd up --detach` brings a stack up in the background and prints its endpoints; the
+/// other commands find its services; `herd down --purge` uninstalls it, stops it and removes
+/// its local state.
+#[test]
+fn herd_up_detached_then_down_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello-stack.toml"))
+            .unwrap();
+    let block = 100 + (std::process::id() % 30) * 5 + 4;
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
+    let stack = example
+        .replace("[cluster]", &format!("[cluster]\nagent_ip_block = {block}"))
+        .replace("../configs/hello.toml", &format!("{configs}/hello.toml"));
+    let file = dir.path().join("stack.toml");
+    std::fs::write(&file, stack).unwrap();
+    let (ok, out, err) = herd_cli(&home, &["up", file.to_str().unwrap(), "--detach", "--output", "json"]);
+    let stacks = home.join("stacks").join("hello-demo");
+    // Whatever happens, the background herd up is stopped.
+    struct Down(std::path::PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = herd_cli(&self.0, &["down", "--purge", "--timeout", "30"]);
+        }
+    }
+    let _down = Down(home.clone());
+    assert!(ok, "herd up --detach failed: {out}{err}");
+    let up: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let servers = up["services"][0]["endpoints"]["hello-http"].as_array().unwrap();
+    assert_eq!(servers.len(), 3, "{out}");
+    assert!(servers[0].as_str().unwrap().starts_with(&format!("127.0.{block}.")), "{out}");
+    let (ok, out, err) = herd_cli(&home, &["endpoints", "hello", "hello-http"]);
+    assert!(ok && out.trim().split(',').count() == 3, "{out}{err}");
+    let (ok, out, err) = herd_cli(&home, &["up", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("already up"), "a second herd up is refused: {out}{err}");
+    let (ok, out, err) = herd_cli(&home, &["down", "--purge"]);
+    assert!(ok, "{out}{err}");
+    assert!(!stacks.exists(), "purged");
+    let pid = up["pid"].as_u64().unwrap();
+    let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), None).is_err();
+    assert!(gone, "the background herd up stopped");
+    let (ok, _, err) = herd_cli(&home, &["down"]);
+    assert!(!ok && err.contains("no stack is up"), "{err}");
+}
+
 /// SIGTERM stops `herd run` gracefully (exit 0, tasks left running); a new `herd run` on
 /// the same state dir finds the same tasks.
 #[test]
@@ -220,10 +352,12 @@ fn herd_run_stops_gracefully_on_sigterm_and_resumes() {
     let (_local, master) =
         start_local(&["--agents", "3", "--cpus", "2", "--mem", "2048", "--disk", "2048"], dir.path(), 3);
     let state = dir.path().join("state");
+    let home = dir.path().join("home");
     let run = |log: &std::path::Path| {
         Running(
             herd()
                 .args(["run", "hello", "--master", &master, "--api-port", "0", "--shutdown-grace", "20"])
+                .env("HERD_HOME", &home)
                 .arg("--state-dir")
                 .arg(&state)
                 .stdout(Stdio::null())
@@ -235,6 +369,7 @@ fn herd_run_stops_gracefully_on_sigterm_and_resumes() {
     let first_log = dir.path().join("first.log");
     let mut first = run(&first_log);
     let pods_before = deployed_pods(&api_of(&wait_for(&first_log, "operator API on")));
+    operate_with_the_cli(&home, dir.path());
     let pid = nix::unistd::Pid::from_raw(i32::try_from(first.0.id()).unwrap());
     let asked = Instant::now();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();

@@ -5,7 +5,7 @@
 //! without Maven.
 
 use anyhow::{Context, bail};
-use herd_core::spec::{ArtifactSource, ServiceSpec};
+use herd_core::spec::ArtifactSource;
 use herd_runtime::artifacts::{Cache, Progress, Resolved};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -56,20 +56,8 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
 }
 
 async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
-    if args.framework != "hello" {
-        bail!(
-            "unknown framework {:?}: herd artifacts fetch knows hello (more arrive with their issues)",
-            args.framework
-        );
-    }
-    let spec = match &args.config {
-        Some(path) => ServiceSpec::load(path)?,
-        None => herd_hello::default_spec()?,
-    };
-    if let Err(errors) = herd_core::validation::validate(&spec) {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        bail!("invalid service spec:\n  {}", list.join("\n  "));
-    }
+    let spec = crate::frameworks::spec(&args.framework, args.config.as_deref())?;
+    crate::frameworks::validate(&spec)?;
     let dir = args.cache_dir.unwrap_or_else(|| super::herd_home().join("artifacts"));
     let cache = Cache::open(&dir).with_context(|| format!("opening the artifact cache {}", dir.display()))?;
     let progress = CliProgress::new();

@@ -1,9 +1,10 @@
 //! `herd run <framework> --config FILE --master URL --state-dir DIR --api-port P`: one
 //! framework's scheduler in the foreground. Ctrl-C stops it; its tasks keep running (for
-//! the failover timeout) and its state stays in the state dir, to resume from.
+//! the failover timeout) and its state stays in the state dir, to resume from. Every flag
+//! can also come from an environment variable (`HERD_MASTER`, `HERD_CONFIG`,
+//! `HERD_STATE_DIR`... see `herd run --help`); a flag wins over its variable.
 
 use anyhow::{Context, bail};
-use herd_core::spec::ServiceSpec;
 use herd_mesos_client::{ClientConfig, Credentials, MasterUrl};
 use herd_runtime::store::{FileStore, LeaderGuard, StateStore, ZkStore};
 use herd_runtime::{RunConfig, Service};
@@ -42,32 +43,26 @@ pub(crate) struct Args {
     #[arg(long, env = "HERD_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// Seconds Mesos keeps the framework's tasks while the scheduler is away.
-    #[arg(long, default_value_t = 604800.0)]
+    #[arg(long, env = "HERD_FAILOVER_TIMEOUT", default_value_t = 604800.0)]
     failover_timeout: f64,
     /// Allow a config change to shrink a pod count or drop a pod type: the instances left
     /// out are decommissioned (killed, volumes destroyed, reservations released).
-    #[arg(long)]
+    #[arg(long, env = "HERD_ALLOW_DECOMMISSION")]
     allow_decommission: bool,
     /// On Ctrl-C or SIGTERM, how long to let the scheduler finish what it is doing
     /// (seconds); a second signal stops it at once.
-    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    #[arg(long, env = "HERD_SHUTDOWN_GRACE", default_value_t = 15.0, value_name = "SECS")]
     shutdown_grace: f64,
     /// Where resolved artifacts are kept and served from (default: $HERD_HOME/artifacts).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "HERD_ARTIFACT_CACHE", value_name = "DIR")]
     artifact_cache: Option<PathBuf>,
     /// The host agents reach the operator API on (artifact URLs); default: the API host.
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, env = "HERD_ADVERTISE_HOST", value_name = "HOST")]
     advertise_host: Option<String>,
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
-    if args.framework != "hello" {
-        bail!("unknown framework {:?}: herd run knows hello (more arrive with their issues)", args.framework);
-    }
-    let spec = match &args.config {
-        Some(path) => ServiceSpec::load(path)?,
-        None => herd_hello::default_spec()?,
-    };
+    let spec = crate::frameworks::spec(&args.framework, args.config.as_deref())?;
     let mut mesos = ClientConfig::new(MasterUrl::parse(&args.master).context("--master")?);
     mesos.credentials = match (args.principal, args.secret) {
         (Some(principal), Some(secret)) => Some(Credentials { principal, secret }),
@@ -108,7 +103,25 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         ),
         advertise_host: args.advertise_host.clone(),
     };
+    let name = config.spec.name.clone();
     let mut service = Service::start(config, store).await?;
+    let api = service.api_addr();
+    let api_host = if api.ip().is_unspecified() {
+        args.advertise_host.clone().unwrap_or_else(|| "127.0.0.1".to_owned())
+    } else {
+        api.ip().to_string()
+    };
+    let record = crate::operator::ServiceRecord {
+        name,
+        framework: args.framework.clone(),
+        api: format!("http://{api_host}:{}", api.port()),
+        pid: std::process::id(),
+        state: where_.clone(),
+        master: Some(args.master.clone()),
+    };
+    if let Err(e) = crate::operator::record(&record) {
+        tracing::warn!(error = %e, "cannot record the service for herd status/plan/pod");
+    }
     eprintln!(
         "herd run {}: operator API on http://{} (state in {where_})",
         args.framework,

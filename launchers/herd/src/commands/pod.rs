@@ -1,0 +1,111 @@
+//! `herd pod SVC [list|status|restart|replace] [POD]`: a service's pod instances through
+//! its operator API (`/v1/pods`).
+
+use crate::operator::{Operator, api_of};
+use serde_json::Value;
+
+/// Arguments of `herd pod`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The service (as `herd run` named it), e.g. hello.
+    service: String,
+    /// What to do (default: list).
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// The service's operator API, http://HOST:PORT (default: the one `herd run` recorded).
+    #[arg(long, env = "HERD_API", global = true)]
+    api: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::Output::Text, global = true)]
+    output: super::Output,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// The pod instances.
+    List,
+    /// Where a pod instance (or every one) runs, and its tasks.
+    Status {
+        /// The instance, e.g. hello-0 (default: all).
+        pod: Option<String>,
+    },
+    /// Restart an instance in place (same agent, same volumes).
+    Restart {
+        /// The instance.
+        pod: String,
+    },
+    /// Move an instance to another agent with new reservations and volumes (its data is
+    /// not moved: the old volume is destroyed).
+    Replace {
+        /// The instance.
+        pod: String,
+    },
+}
+
+fn render(pod: &Value) -> String {
+    let mut out = format!(
+        "{}  agent {}  config {}\n",
+        pod["name"].as_str().unwrap_or("?"),
+        pod["agent"].as_str().unwrap_or("(not placed)"),
+        pod["target_config"].as_str().unwrap_or("?")
+    );
+    for task in pod["tasks"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  {:<10} {:<16} ready={} config={}  {}\n",
+            task["name"].as_str().unwrap_or("?"),
+            task["state"].as_str().unwrap_or("?"),
+            task["ready"],
+            task["config_id"].as_str().unwrap_or("?"),
+            task["id"].as_str().unwrap_or("?")
+        );
+    }
+    out
+}
+
+pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
+    let api = api_of(&args.service, args.api.as_deref())?;
+    let operator = Operator::new(&args.service, api)?;
+    let json_out = matches!(args.output, super::Output::Json);
+    let print = |value: &Value, text: String| -> anyhow::Result<()> {
+        if json_out {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            print!("{text}");
+        }
+        Ok(())
+    };
+    match args.action.unwrap_or(Action::List) {
+        Action::List => {
+            let pods = operator.get("/v1/pods").await?;
+            let text: String = pods
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|p| format!("{p}\n"))
+                .collect();
+            print(&pods, text)
+        }
+        Action::Status { pod: Some(pod) } => {
+            let pod = operator.get(&format!("/v1/pods/{pod}")).await?;
+            print(&pod, render(&pod))
+        }
+        Action::Status { pod: None } => {
+            let names = operator.get("/v1/pods").await?;
+            let mut all = Vec::new();
+            for name in names.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                all.push(operator.get(&format!("/v1/pods/{name}")).await?);
+            }
+            let text = all.iter().map(render).collect();
+            print(&Value::Array(all), text)
+        }
+        Action::Restart { pod } => {
+            let answer = operator.post(&format!("/v1/pods/{pod}/restart"), None).await?;
+            print(&answer, format!("{pod} restarting in place\n"))
+        }
+        Action::Replace { pod } => {
+            let answer = operator.post(&format!("/v1/pods/{pod}/replace"), None).await?;
+            print(&answer, format!("{pod} being replaced on another agent\n"))
+        }
+    }
+}
