@@ -304,8 +304,28 @@ async fn two_frameworks_share_the_agents() {
     let t = cluster(2).await;
     let mut a = Sched::subscribe(&t.cluster.master_url(), framework_info("a", HERD_CAPS)).await;
     let mut b = Sched::subscribe(&t.cluster.master_url(), framework_info("b", &[])).await;
-    let offers_a = a.offers().await;
-    let offers_b = b.offers().await;
+    // If an allocation round ran before b subscribed, a holds both agents (as with Mesos):
+    // a gives back all but one, so that b gets the other.
+    let decline = async |s: &mut Sched, offers: Vec<herd_mesos_api::Offer>| {
+        let call = herd_mesos_api::scheduler::Decline {
+            offer_ids: offers.into_iter().map(|o| o.id).collect(),
+            filters: Some(herd_mesos_api::Filters::refuse(60.0)),
+        };
+        s.client.call(Call::Decline(call)).await.unwrap();
+    };
+    let mut offers_a = a.offers().await;
+    let extra = offers_a.split_off(1);
+    if !extra.is_empty() {
+        decline(&mut a, extra).await;
+    }
+    let offers_b = loop {
+        tokio::select! {
+            offers = b.offers() => break offers,
+            event = a.next() => if let Event::Offers(more) = event {
+                decline(&mut a, more.offers).await;
+            },
+        }
+    };
     assert!(!offers_a.is_empty() && !offers_b.is_empty(), "both frameworks get offers");
     // A framework without RESERVATION_REFINEMENT sees the legacy role format.
     assert!(

@@ -298,9 +298,9 @@ fn herd_config_validates_files_and_prints_defaults() {
     assert!(!ok && err.contains("hello"), "lists the known frameworks: {err}");
 }
 
-/// `herd up --detach` brings a stack up in the background and prints its endpoints; the
-/// other commands find its services; `herd down --purge` uninstalls it, stops it and removes
-/// its local state.
+/// The whole tour: `herd up --detach` brings a stack up in the background and prints its
+/// endpoints; status, plan, pod restart, endpoints and logs find its services; `herd down
+/// --purge` uninstalls it, stops it and removes its local state.
 #[test]
 fn herd_up_detached_then_down_purged() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,8 +330,43 @@ fn herd_up_detached_then_down_purged() {
     let servers = up["services"][0]["endpoints"]["hello-http"].as_array().unwrap();
     assert_eq!(servers.len(), 3, "{out}");
     assert!(servers[0].as_str().unwrap().starts_with(&format!("127.0.{block}.")), "{out}");
+    let (ok, out, err) = herd_cli(&home, &["status"]);
+    assert!(
+        ok && out.lines().any(|l| l.starts_with("hello") && l.contains("yes") && l.ends_with("COMPLETE")),
+        "{out}{err}"
+    );
+    let (ok, out, err) = herd_cli(&home, &["plan", "hello", "show"]);
+    assert!(ok && out.starts_with("deploy (COMPLETE)"), "{out}{err}");
+    // Restart a pod: it comes back with a new task on the same agent.
+    let pod = |home: &std::path::Path| -> serde_json::Value {
+        let (ok, out, err) = herd_cli(home, &["pod", "hello", "status", "hello-1", "--output", "json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let server_id = |p: &serde_json::Value| {
+        p["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "server").unwrap()["id"].clone()
+    };
+    let before = pod(&home);
+    let (ok, out, err) = herd_cli(&home, &["pod", "hello", "restart", "hello-1"]);
+    assert!(ok, "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = pod(&home);
+        let server = now["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "server").unwrap().clone();
+        if server_id(&now) != server_id(&before)
+            && server["state"] == "TASK_RUNNING"
+            && server["ready"] == true
+        {
+            assert_eq!(now["agent"], before["agent"], "restarted in place");
+            break;
+        }
+        assert!(Instant::now() < deadline, "hello-1 did not come back: {now}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let (ok, out, err) = herd_cli(&home, &["endpoints", "hello", "hello-http"]);
     assert!(ok && out.trim().split(',').count() == 3, "{out}{err}");
+    let (ok, out, err) = herd_cli(&home, &["logs", "hello", "hello-1-server", "--stderr"]);
+    assert!(ok && out.contains("GET /starts"), "{out}{err}");
     let (ok, out, err) = herd_cli(&home, &["up", file.to_str().unwrap()]);
     assert!(!ok && err.contains("already up"), "a second herd up is refused: {out}{err}");
     let (ok, out, err) = herd_cli(&home, &["down", "--purge"]);

@@ -233,7 +233,7 @@ async fn run(plan: Plan, started: Instant, tx: mpsc::UnboundedSender<CheckStatus
             return;
         }
         let result = check_once(&plan).await.unwrap_or_else(|reason| {
-            tracing::warn!(%reason, "{} check failed", plan.kind);
+            tracing::debug!(%reason, "{} check failed", plan.kind);
             plan.empty.clone()
         });
         if result != previous {

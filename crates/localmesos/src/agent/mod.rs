@@ -320,7 +320,7 @@ impl Agent {
             run.kill_everything();
         }
         let _ = self.to_master.send(AgentMessage::Down { agent_id: self.id.clone() });
-        tracing::warn!(agent = %self.id, "agent stopped");
+        tracing::info!(agent = %self.id, "agent stopped");
     }
 
     /// The host is back: same id, work dir, reservations and volumes; no tasks.

@@ -83,10 +83,11 @@ impl Sched {
         s
     }
 
-    /// The next event (heartbeats skipped).
+    /// The next event (heartbeats skipped; within `WAIT` however many heartbeats come).
     pub async fn next(&mut self) -> Event {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let incoming = tokio::time::timeout(WAIT, self.events.next())
+            let incoming = tokio::time::timeout_at(deadline, self.events.next())
                 .await
                 .expect("no event in time")
                 .expect("subscription ended");
