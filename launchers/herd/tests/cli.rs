@@ -274,6 +274,44 @@ fn operate_with_the_cli(home: &std::path::Path, dir: &std::path::Path) {
     assert!(!ok && err.contains("--api"), "an unknown service says how to point at one: {err}");
 }
 
+/// Every command's bad input gets an error that names what is wrong and what to do, and a
+/// non-zero exit.
+#[test]
+fn bad_input_is_named_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let bad_stack = dir.path().join("bad-stack.toml");
+    std::fs::write(&bad_stack, "name = \"x\"\n[[services]]\nname = \"a\"\nframework = \"kafkaa\"\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["up", "/nonexistent/stack.toml"], "/nonexistent/stack.toml"),
+        (vec!["up", bad_stack.to_str().unwrap()], "unknown framework \"kafkaa\""),
+        (vec!["down"], "no stack is up"),
+        (vec!["down", "ghost"], "stack ghost is not up"),
+        (vec!["run", "nope", "--master", "http://127.0.0.1:1"], "unknown framework \"nope\""),
+        (vec!["run", "hello", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+        (vec!["run", "hello", "--master", "ftp://x"], "--master"),
+        (vec!["plan", "hello", "start", "backup", "-p", "NOEQUALS"], "is not KEY=VALUE"),
+        (vec!["plan", "hello", "--api", "http://127.0.0.1:1"], "cannot reach the operator API of hello"),
+        (
+            vec!["pod", "hello", "restart", "hello-0", "--api", "http://127.0.0.1:1"],
+            "is its scheduler (herd run) running?",
+        ),
+        (vec!["endpoints", "ghost"], "give its operator API with --api"),
+        (vec!["logs", "ghost", "ghost-0-x"], "give its operator API with --api"),
+        (vec!["status", "--output", "yaml"], "invalid value 'yaml'"),
+        (vec!["config", "validate", "/nonexistent.toml"], "/nonexistent.toml"),
+        (vec!["config", "defaults", "nope"], "herd knows hello"),
+        (vec!["artifacts", "fetch", "nope"], "unknown framework \"nope\""),
+        (vec!["leader", "--master", "http://127.0.0.1:5050"], "not ZooKeeper"),
+        (vec!["local", "--agents", "0", "--port", "0"], "agents"),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = herd_cli(home, &args);
+        assert!(!ok, "herd {args:?} should fail: {out}{err}");
+        assert!(err.contains(expected), "herd {args:?}: {expected:?} not in:\n{err}");
+    }
+}
+
 #[test]
 fn herd_config_validates_files_and_prints_defaults() {
     let dir = tempfile::tempdir().unwrap();
