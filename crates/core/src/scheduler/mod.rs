@@ -31,6 +31,9 @@ pub const SHORT_REFUSE_SECS: f64 = 5.0;
 pub const LONG_REFUSE_SECS: f64 = 120.0;
 /// Longest backoff before relaunching a failing instance.
 pub const MAX_BACKOFF_SECS: f64 = 60.0;
+/// A reservation made without a launch that offers from its agent have not shown for this
+/// long is taken as never made.
+pub const RESERVATION_CONFIRM_SECS: f64 = 15.0;
 /// Offer outcomes kept for the operator API.
 pub const OUTCOMES_KEPT: usize = 100;
 
@@ -572,15 +575,18 @@ impl Scheduler {
     }
 
     /// Every instance's address, for templates.
-    fn addresses(&self) -> BTreeMap<String, Vec<InstanceAddress>> {
+    /// `launching` is the instance being launched, with the placement it gets (not in the
+    /// state yet): it sees its own address too.
+    fn addresses(&self, launching: (&InstanceId, Option<&Placement>)) -> BTreeMap<String, Vec<InstanceAddress>> {
         let mut out: BTreeMap<String, Vec<InstanceAddress>> = BTreeMap::new();
         for i in self.state.instances.values() {
+            let placement = if &i.id == launching.0 { launching.1 } else { i.placement.as_ref() };
             out.entry(i.id.pod.clone()).or_default().push(InstanceAddress {
                 index: i.id.index,
                 name: i.id.to_string(),
-                host: i.placement.as_ref().map(|p| p.hostname.clone()).unwrap_or_default(),
-                ports: i.placement.as_ref().map(|p| p.ports.clone()).unwrap_or_default(),
-                placed: i.placement.is_some(),
+                host: placement.map(|p| p.hostname.clone()).unwrap_or_default(),
+                ports: placement.map(|p| p.ports.clone()).unwrap_or_default(),
+                placed: placement.is_some(),
             });
         }
         out
@@ -591,6 +597,7 @@ impl Scheduler {
         let (mut steps, _) = operator_plans::launchable(&self.state, now);
         let mut declined = Vec::new();
         for offer in offers {
+            self.confirm_reservations(&offer, now, actions);
             if let Some(release) = self.release(&offer, now) {
                 actions.extend(release);
                 continue;
@@ -652,7 +659,6 @@ impl Scheduler {
     /// Evaluates `offer` for instance `id`; on success updates the state and returns
     /// Persist + Accept.
     fn try_launch(&mut self, id: &InstanceId, offer: &Offer, now: Timestamp) -> Result<Vec<Action>, String> {
-        let _ = now;
         let Some(framework_id) = self.state.framework_id.clone() else {
             return Err("not subscribed".to_owned());
         };
@@ -675,7 +681,29 @@ impl Scheduler {
             constraints: &constraints,
             index: &index,
         };
+        let gang_waiting = plan::gang_waiting(&self.state, pod);
+        if gang_waiting && instance.placement.is_some() {
+            return Err(format!("waiting until every instance of {} is reserved (gang)", pod.name));
+        }
         let assignment = offer::evaluate(&request, offer).map_err(|r: Rejection| r.to_string())?;
+        let others_unplaced = pod.gang
+            && (0..pod.count).map(|i| InstanceId::new(pod.name.clone(), i)).any(|other| {
+                &other != id
+                    && self.state.instances.get(&other).is_some_and(|o| o.placement.is_none() && o.retiring.is_none())
+            });
+        if others_unplaced {
+            // Reserve now, launch once every instance has an address.
+            let mut next = instance.clone();
+            next.placement = Some(assignment.placement.clone());
+            next.incarnation += 1;
+            next.placement_confirmed = false;
+            next.reserved_at = Some(now);
+            self.state.instances.insert(id.clone(), next);
+            return Ok(vec![
+                Action::Persist { instances: vec![id.clone()], service: false },
+                Action::Accept { offer_ids: vec![offer.id.clone()], operations: assignment.operations },
+            ]);
+        }
         // Which tasks this launch runs: RUNNING and FINISH ones, ONCE ones not done yet.
         let tasks: Vec<String> = spec
             .deploy_tasks(pod)
@@ -691,7 +719,7 @@ impl Scheduler {
             assignment: &assignment,
             framework_id: &framework_id,
             config_id: &self.state.target.id,
-            addresses: self.addresses(),
+            addresses: self.addresses((id, next.placement.as_ref())),
             params: BTreeMap::new(),
             tasks,
             executor_launch: None,
@@ -717,6 +745,7 @@ impl Scheduler {
         next.executor_launch = Some(next.launches);
         next.launches += 1;
         next.relaunch_after = None;
+        next.reserved_at = None;
         let mut operations = assignment.operations.clone();
         let tasks: Vec<herd_mesos_api::TaskInfo> = built.tasks.into_iter().map(|(_, t)| t).collect();
         operations.push(Operation::launch_group(built.executor, tasks));
@@ -725,6 +754,39 @@ impl Scheduler {
             Action::Persist { instances: vec![id.clone()], service: false },
             Action::Accept { offer_ids: vec![offer.id.clone()], operations },
         ])
+    }
+
+    /// Reservations made without a launch (gang pods) are confirmed when an offer shows
+    /// them; one its agent keeps not showing was never made (the ACCEPT was lost): the
+    /// instance is placed again (anything of it that turns up later is released).
+    fn confirm_reservations(&mut self, offer: &Offer, now: Timestamp, actions: &mut Vec<Action>) {
+        let mut changed = Vec::new();
+        let mut cleanup = Vec::new();
+        for instance in self.state.instances.values_mut() {
+            let (Some(placement), Some(at)) = (&instance.placement, instance.reserved_at) else { continue };
+            if placement.agent_id != offer.agent_id || instance.placement_confirmed {
+                continue;
+            }
+            let shown = offer.resources.iter().any(|r| {
+                r.current_reservation()
+                    .and_then(|res| res.labels)
+                    .is_some_and(|l| l.get(crate::model::RESOURCE_ID_LABEL) == Some(placement.reservation_id.as_str()))
+            });
+            if shown {
+                instance.placement_confirmed = true;
+                instance.reserved_at = None;
+                changed.push(instance.id.clone());
+            } else if now - at > RESERVATION_CONFIRM_SECS && instance.tasks.is_empty() {
+                cleanup.extend(instance.placement.take());
+                instance.reserved_at = None;
+                changed.push(instance.id.clone());
+            }
+        }
+        if !changed.is_empty() {
+            let service = !cleanup.is_empty();
+            self.state.cleanup.extend(cleanup);
+            actions.push(Action::Persist { instances: changed, service });
+        }
     }
 
     /// Evaluates `offer` for an operator plan's step: its tasks join the instance's running
@@ -768,7 +830,7 @@ impl Scheduler {
             assignment: &assignment,
             framework_id: &framework_id,
             config_id: &step.tag,
-            addresses: self.addresses(),
+            addresses: self.addresses((id, instance.placement.as_ref())),
             params,
             tasks: step.tasks.clone(),
             executor_launch: if executor_running { instance.executor_launch } else { None },

@@ -144,9 +144,30 @@ pub fn deploy_plan(state: &ServiceState) -> Plan {
     Plan { name: "deploy".to_owned(), status: combine(phases.iter().map(|p| p.status)), phases }
 }
 
+/// Whether a gang pod type still has instances to reserve (none of them launches before).
+pub fn gang_waiting(state: &ServiceState, pod: &PodSpec) -> bool {
+    pod.gang
+        && (0..pod.count).any(|i| {
+            state
+                .instances
+                .get(&InstanceId::new(pod.name.clone(), i))
+                .is_some_and(|inst| inst.placement.is_none() && inst.retiring.is_none())
+        })
+}
+
+/// The strategy for a pod type's incomplete instances: its `update_strategy` when all of
+/// them ran before (a rolling update), else its `strategy` (a deploy).
+fn strategy_for(pod: &PodSpec, incomplete: &[&Instance]) -> Strategy {
+    match pod.update_strategy {
+        Some(update) if incomplete.iter().all(|i| !i.tasks.is_empty()) => update,
+        _ => pod.strategy,
+    }
+}
+
 /// Instances whose deploy step may be worked on now: phases go in order (a phase starts
 /// when the one before is complete); inside a phase, `serial` allows the first incomplete
-/// step, `parallel` all of them, `canary` the first, then the rest serially.
+/// step, `parallel` all of them, `canary` the first, then the rest serially. A gang pod
+/// type first gets all its instances reserved.
 pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
     let mut out = Vec::new();
     if state.operator.paused.iter().any(|p| p == "deploy") || state.operator.uninstalling {
@@ -161,7 +182,12 @@ pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
         if incomplete.is_empty() {
             continue;
         }
-        match pod.strategy {
+        if gang_waiting(state, pod) {
+            out.extend(incomplete.into_iter().filter(|id| state.instances[*id].placement.is_none()).cloned());
+            return out;
+        }
+        let instances: Vec<&Instance> = incomplete.iter().filter_map(|id| state.instances.get(*id)).collect();
+        match strategy_for(pod, &instances) {
             Strategy::Parallel => out.extend(incomplete.into_iter().cloned()),
             Strategy::Canary
                 if incomplete.len() < ids.len() && !state.operator.canaries_resumed.contains(&pod.name) =>

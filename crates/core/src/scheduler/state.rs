@@ -79,6 +79,10 @@ pub struct Instance {
     /// join that executor while it lives).
     #[serde(default)]
     pub executor_launch: Option<u32>,
+    /// When a gang pod's instance was reserved without a launch (until an offer shows the
+    /// reservation: a reservation never seen is dropped and made again).
+    #[serde(default)]
+    pub reserved_at: Option<Timestamp>,
 }
 
 /// Why an instance is being taken out of service.
@@ -201,6 +205,7 @@ impl Instance {
             retiring: None,
             placement_confirmed: false,
             executor_launch: None,
+            reserved_at: None,
         }
     }
 

@@ -537,3 +537,120 @@ fn unknown_reservations_are_released_only_when_this_framework_made_them() {
     assert_eq!(ops[0].kind, OperationType::Unreserve);
     assert_eq!(s.orphans().next().unwrap().reservation_id, "hello-hello-7-1");
 }
+
+fn gang_spec(strategy: &str, update_strategy: &str) -> ServiceSpec {
+    let text = SPEC.replace(
+        "placement = [\"hostname:UNIQUE\"]",
+        &format!(
+            "placement = [\"hostname:UNIQUE\"]\ngang = true\nstrategy = \"{strategy}\"\nupdate_strategy = \"{update_strategy}\""
+        ),
+    )
+    .replace(
+        "command = \"echo started >> data/starts; exec python3 -m http.server {{ ports.http }}\"",
+        "command = \"echo {{ instances.hello | addresses('http') | join(' ') }}; sleep 1000\"",
+    );
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "gang.toml").unwrap();
+    crate::validation::validate(&spec).unwrap();
+    spec
+}
+
+fn kinds(ops: &[Operation]) -> Vec<OperationType> {
+    ops.iter().map(|o| o.kind).collect()
+}
+
+#[test]
+fn a_gang_pod_reserves_every_instance_before_launching_with_all_addresses() {
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig {
+        id: "cfg-1".into(),
+        spec: gang_spec("serial", "serial"),
+    }))
+    .unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    // One offer at a time: the first two are only reserved.
+    for n in 1..=2 {
+        let actions = s.step(Input::Offers(vec![offer(n, vec![])]), f64::from(n));
+        let accepts = accepted(&actions);
+        assert_eq!(accepts.len(), 1, "{actions:#?}");
+        assert_eq!(kinds(&accepts[0].1), [OperationType::Reserve, OperationType::Create], "reserve only");
+    }
+    assert!(s.state().instances.values().all(|i| i.tasks.is_empty()), "nothing launched yet");
+    // The last one is reserved and launched: its command names all three.
+    let actions = s.step(Input::Offers(vec![offer(3, vec![])]), 3.0);
+    let (_, ops) = &accepted(&actions)[0];
+    assert_eq!(kinds(ops), [OperationType::Reserve, OperationType::Create, OperationType::LaunchGroup]);
+    let command = launched_task(ops).command.unwrap().value.unwrap();
+    for n in 1..=3 {
+        assert!(command.contains(&format!("127.0.1.{n}:")), "every address: {command}");
+    }
+    // The others launch (in parallel: a gang starts together) when their reservations come back.
+    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
+    let p1 = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    let actions = s.step(Input::Offers(vec![reserved_offer(1, &p0), reserved_offer(2, &p1)]), 4.0);
+    let launched: Vec<_> = accepted(&actions).into_iter().map(|(_, ops)| kinds(&ops)).collect();
+    assert_eq!(
+        launched,
+        [vec![OperationType::LaunchGroup], vec![OperationType::LaunchGroup]],
+        "{actions:#?}"
+    );
+    for i in 0..2 {
+        let instance = &s.state().instances[&InstanceId::new("hello", i)];
+        assert!(instance.placement_confirmed, "the offer showed the reservation of hello-{i}");
+        assert_eq!(instance.reserved_at, None);
+    }
+}
+
+#[test]
+fn a_reservation_offers_never_show_is_made_again() {
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig {
+        id: "cfg-1".into(),
+        spec: gang_spec("serial", "serial"),
+    }))
+    .unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let actions = s.step(Input::Offers(vec![offer(1, vec![])]), 1.0);
+    assert_eq!(kinds(&accepted(&actions)[0].1), [OperationType::Reserve, OperationType::Create]);
+    let id = InstanceId::new("hello", 0);
+    assert!(s.placement(&id).is_some());
+    // The ACCEPT was lost: the agent keeps offering without the reservation.
+    let mut bare = offer(1, vec![]);
+    bare.id = "again".into();
+    let actions = s.step(Input::Offers(vec![bare.clone()]), 5.0);
+    assert!(s.placement(&id).is_some(), "too early to tell: {actions:#?}");
+    bare.id = "later".into();
+    s.step(Input::Offers(vec![bare]), 1.0 + RESERVATION_CONFIRM_SECS + 1.0);
+    // Reservation ids count the instance's placements: -0 was lost, -1 is the new one.
+    let dropped = s.state().cleanup.iter().any(|p| p.reservation_id == "hello-hello-0-0");
+    assert!(dropped, "the lost placement goes to cleanup: {:#?}", s.state().cleanup);
+    let placed_again = s.placement(&id).map(|p| p.reservation_id.clone());
+    assert_eq!(placed_again.as_deref(), Some("hello-hello-0-1"), "placed afresh on the same offer");
+}
+
+#[test]
+fn a_pod_deployed_in_parallel_updates_serially_with_its_update_strategy() {
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig {
+        id: "cfg-1".into(),
+        spec: gang_spec("parallel", "serial"),
+    }))
+    .unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let actions = s.step(Input::Offers(vec![offer(1, vec![]), offer(2, vec![]), offer(3, vec![])]), 1.0);
+    assert_eq!(accepted(&actions).len(), 3);
+    let mut tasks = vec![launched_task(&accepted(&actions)[2].1)];
+    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
+    let p1 = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    let actions = s.step(Input::Offers(vec![reserved_offer(1, &p0), reserved_offer(2, &p1)]), 2.0);
+    tasks.extend(accepted(&actions).iter().map(|(_, ops)| launched_task(ops)));
+    for t in &tasks {
+        s.step(Input::Update(status(t, TaskState::TaskRunning)), 3.0);
+    }
+    assert_eq!(s.deploy_plan().status, plan::Status::Complete);
+    let mut state = s.state().clone();
+    let mut spec = state.target.spec.clone();
+    spec.pods[0].tasks[0].env.insert("NEW".into(), "1".into());
+    state.retarget(TargetConfig { id: "cfg-2".into(), spec });
+    let mut s = Scheduler::new(state).unwrap();
+    let mut actions = s.step(Input::Subscribed { framework_id: "fw".into() }, 4.0);
+    actions.extend(s.step(Input::Tick, 4.5));
+    let kills = actions.iter().filter(|a| matches!(a, Action::Kill { .. })).count();
+    assert_eq!(kills, 1, "the update rolls one at a time: {actions:#?}");
+}

@@ -123,6 +123,15 @@ pub struct PodSpec {
     /// How the deploy plan walks this pod type's instances.
     #[serde(default)]
     pub strategy: Strategy,
+    /// How a config change rolls through instances that already ran (default: `strategy`).
+    /// A quorum that must start together deploys `parallel` but updates `serial`.
+    #[serde(default)]
+    pub update_strategy: Option<Strategy>,
+    /// Reserve every instance before any of them launches, so that each task's config can
+    /// name all of them (static quorums: KRaft controllers, a ZooKeeper ensemble). The
+    /// first deploy places every instance, then launches them.
+    #[serde(default)]
+    pub gang: bool,
     /// Unix user for this pod's tasks (default: the service's).
     #[serde(default)]
     pub user: Option<String>,
