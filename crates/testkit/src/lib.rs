@@ -26,4 +26,4 @@ mod file;
 mod stack;
 
 pub use file::{ClusterSection, ServiceEntry, StackFile};
-pub use stack::{Endpoints, Progress, Stack, StackBuilder, StackError};
+pub use stack::{Endpoints, Frameworks, Progress, Stack, StackBuilder, StackError};

@@ -88,6 +88,21 @@ pub enum StackError {
 /// Called as services come up: the service's name and its deploy plan as it stands.
 pub type Progress = Arc<dyn Fn(&str, &Plan) + Send + Sync>;
 
+/// The frameworks a stack file may name (the `herd` binary knows them; a test names its own).
+pub trait Frameworks: Send + Sync {
+    /// The framework's default config (TOML), if the framework is known.
+    fn default_config(&self, framework: &str) -> Option<&'static str>;
+    /// A config of the framework as a service spec; the error says what is wrong.
+    fn parse(&self, framework: &str, text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, String>;
+}
+
+/// Parses a service's rendered config.
+type Parser = Arc<dyn Fn(&str, SpecFormat, &str) -> Result<ServiceSpec, String> + Send + Sync>;
+
+fn plain_spec() -> Parser {
+    Arc::new(|text, format, origin| ServiceSpec::parse(text, format, origin).map_err(|e| e.to_string()))
+}
+
 /// A service to bring up: its config (a template over the endpoints of the services it
 /// depends on) and its dependencies.
 #[derive(Clone)]
@@ -97,6 +112,7 @@ struct Planned {
     format: SpecFormat,
     origin: String,
     depends_on: Vec<String>,
+    parse: Parser,
 }
 
 /// How to bring a stack up.
@@ -179,14 +195,11 @@ impl Stack {
         }
     }
 
-    /// A builder from a stack file; `frameworks` gives a framework's default config (TOML)
-    /// by name, for services that name no config file.
-    pub fn from_file(
-        path: &Path,
-        frameworks: &dyn Fn(&str) -> Option<&'static str>,
-    ) -> Result<StackBuilder, StackError> {
+    /// A builder from a stack file; `frameworks` knows the frameworks it names (their
+    /// default configs, for services that name no config file, and their config formats).
+    pub fn from_file(path: &Path, frameworks: Arc<dyn Frameworks>) -> Result<StackBuilder, StackError> {
         let file = StackFile::load(path)?;
-        StackBuilder::from_stack_file(file, path.parent().unwrap_or(Path::new(".")), frameworks)
+        StackBuilder::from_stack_file(file, path.parent().unwrap_or(Path::new(".")), &frameworks)
     }
 
     /// The stack's name.
@@ -243,15 +256,11 @@ impl Stack {
 }
 
 impl StackBuilder {
-    fn from_stack_file(
-        file: StackFile,
-        base: &Path,
-        frameworks: &dyn Fn(&str) -> Option<&'static str>,
-    ) -> Result<Self, StackError> {
+    fn from_stack_file(file: StackFile, base: &Path, frameworks: &Arc<dyn Frameworks>) -> Result<Self, StackError> {
         let mut builder = Stack::builder(&file.name);
         builder.cluster = file.cluster.clone();
         for entry in &file.services {
-            let default = frameworks(&entry.framework).ok_or_else(|| StackError::Invalid {
+            let default = frameworks.default_config(&entry.framework).ok_or_else(|| StackError::Invalid {
                 stack: file.name.clone(),
                 message: format!(
                     "service {}: unknown framework {:?}; set `framework` to one herd knows",
@@ -277,12 +286,15 @@ impl StackBuilder {
                     (default.to_owned(), SpecFormat::Toml, format!("the default {} config", entry.framework))
                 }
             };
+            let known = Arc::clone(frameworks);
+            let framework = entry.framework.clone();
             builder.services.push(Planned {
                 name: entry.name.clone(),
                 config,
                 format,
                 origin,
                 depends_on: entry.depends_on.clone(),
+                parse: Arc::new(move |text, format, origin| known.parse(&framework, text, format, origin)),
             });
         }
         builder.order()?;
@@ -297,6 +309,7 @@ impl StackBuilder {
             format,
             origin: format!("the config of {name}"),
             depends_on: Vec::new(),
+            parse: plain_spec(),
         });
         self
     }
@@ -491,8 +504,8 @@ impl StackBuilder {
         // Only `{{ services... }}` is the stack's: the rest ({{ instance }}, {{ ports.x }}) is
         // left for the scheduler's per-instance rendering.
         let text = render_stack_refs(&env, &planned.config, &services).map_err(template_error)?;
-        let spec = ServiceSpec::parse(&text, planned.format, &planned.origin)
-            .map_err(|e| StackError::Spec { service: planned.name.clone(), message: e.to_string() })?;
+        let spec = (planned.parse)(&text, planned.format, &planned.origin)
+            .map_err(|message| StackError::Spec { service: planned.name.clone(), message })?;
         herd_core::validation::validate(&spec).map_err(|errors| StackError::Spec {
             service: planned.name.clone(),
             message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "),

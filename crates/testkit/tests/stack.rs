@@ -8,8 +8,27 @@ use std::path::Path;
 
 const HELLO: &str = include_str!("../../../configs/hello.toml");
 
-fn frameworks(name: &str) -> Option<&'static str> {
-    (name == "hello").then_some(HELLO)
+/// Knows `hello` only.
+struct Hello;
+
+impl herd_testkit::Frameworks for Hello {
+    fn default_config(&self, framework: &str) -> Option<&'static str> {
+        (framework == "hello").then_some(HELLO)
+    }
+
+    fn parse(
+        &self,
+        _: &str,
+        text: &str,
+        format: herd_core::spec::SpecFormat,
+        origin: &str,
+    ) -> Result<herd_core::spec::ServiceSpec, String> {
+        herd_core::spec::ServiceSpec::parse(text, format, origin).map_err(|e| e.to_string())
+    }
+}
+
+fn frameworks() -> std::sync::Arc<dyn herd_testkit::Frameworks> {
+    std::sync::Arc::new(Hello)
 }
 
 /// hello with one instance, renamed, its server given `env` entries.
@@ -63,7 +82,7 @@ config = "back.toml"
     );
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = std::sync::Arc::clone(&seen);
-    let stack = Stack::from_file(&path, &frameworks)
+    let stack = Stack::from_file(&path, frameworks())
         .unwrap()
         .work_dir(&dir.path().join("work"))
         .on_progress(std::sync::Arc::new(move |service, plan| {
@@ -121,7 +140,7 @@ async fn stack_file_mistakes_are_named() {
     ];
     for (services, expected) in cases {
         let path = write_stack(dir.path(), &format!("name = \"bad\"\n{services}"));
-        let err = Stack::from_file(&path, &frameworks).map(|_| ()).unwrap_err().to_string();
+        let err = Stack::from_file(&path, frameworks()).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains(expected), "{expected:?} not in: {err}");
     }
     // An endpoint reference to a service that is not up (not a dependency): named.
@@ -134,7 +153,7 @@ async fn stack_file_mistakes_are_named() {
         dir.path(),
         "name = \"bad\"\n[[services]]\nname = \"a\"\nframework = \"hello\"\nconfig = \"a.toml\"\n",
     );
-    let err = Stack::from_file(&path, &frameworks)
+    let err = Stack::from_file(&path, frameworks())
         .unwrap()
         .master("http://127.0.0.1:9")
         .work_dir(&dir.path().join("w"))

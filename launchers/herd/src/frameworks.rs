@@ -1,33 +1,74 @@
-//! The frameworks this `herd` knows: their documented default configs and specs.
+//! The frameworks this `herd` knows: their documented default configs, and how a config of
+//! each becomes a service spec (`hello` configs are service specs themselves; `kafka`
+//! configs are Kafka's own, turned into a spec by `herd-kafka`).
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use herd_core::spec::{ServiceSpec, SpecFormat};
 use std::path::Path;
 
-/// Every framework, by name, with its documented default config (TOML).
-const FRAMEWORKS: [(&str, &str); 1] = [("hello", herd_hello::DEFAULT_CONFIG)];
+/// One framework.
+struct Framework {
+    name: &'static str,
+    default_config: &'static str,
+    parse: fn(&str, SpecFormat, &str) -> anyhow::Result<ServiceSpec>,
+}
+
+fn parse_spec(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+    Ok(ServiceSpec::parse(text, format, origin)?)
+}
+
+fn parse_kafka(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+    Ok(herd_kafka::parse(text, format, origin)?)
+}
+
+/// Every framework, by name.
+const FRAMEWORKS: [Framework; 2] = [
+    Framework { name: "hello", default_config: herd_hello::DEFAULT_CONFIG, parse: parse_spec },
+    Framework { name: "kafka", default_config: herd_kafka::DEFAULT_CONFIG, parse: parse_kafka },
+];
+
+fn find(framework: &str) -> anyhow::Result<&'static Framework> {
+    match FRAMEWORKS.iter().find(|f| f.name == framework) {
+        Some(f) => Ok(f),
+        None => bail!("unknown framework {framework:?}: herd knows {} (more arrive with their issues)", names()),
+    }
+}
 
 /// The names of the known frameworks, for messages.
 pub(crate) fn names() -> String {
-    FRAMEWORKS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    FRAMEWORKS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }
 
 /// The documented default config of `framework`.
 pub(crate) fn default_config(framework: &str) -> anyhow::Result<&'static str> {
-    match FRAMEWORKS.iter().find(|(n, _)| *n == framework) {
-        Some((_, config)) => Ok(config),
-        None => {
-            bail!("unknown framework {framework:?}: herd knows {} (more arrive with their issues)", names())
-        }
-    }
+    Ok(find(framework)?.default_config)
+}
+
+/// Parses a config text of `framework` into its service spec.
+pub(crate) fn parse(framework: &str, text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+    (find(framework)?.parse)(text, format, origin)
 }
 
 /// The spec to run: `config` if given (TOML or YAML by extension), else the default.
 pub(crate) fn spec(framework: &str, config: Option<&Path>) -> anyhow::Result<ServiceSpec> {
-    let default = default_config(framework)?;
-    Ok(match config {
-        Some(path) => ServiceSpec::load(path)?,
-        None => ServiceSpec::parse(default, SpecFormat::Toml, &format!("the default {framework} config"))?,
+    let f = find(framework)?;
+    match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let format = SpecFormat::of(path)
+                .with_context(|| format!("{}: use a .toml, .yaml or .yml file", path.display()))?;
+            (f.parse)(&text, format, &path.display().to_string())
+        }
+        None => (f.parse)(f.default_config, SpecFormat::Toml, &format!("the default {framework} config")),
+    }
+}
+
+/// The framework a config file is for, guessed from its name (`kafka.toml`,
+/// `kafka-prod.yaml` → kafka); `None` for a plain service spec.
+pub(crate) fn guess(path: &Path) -> Option<&'static str> {
+    let stem = path.file_name()?.to_str()?;
+    FRAMEWORKS.iter().map(|f| f.name).find(|name| {
+        stem.strip_prefix(name).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
     })
 }
 
@@ -38,4 +79,17 @@ pub(crate) fn validate(spec: &ServiceSpec) -> anyhow::Result<()> {
         bail!("invalid service spec ({} problem(s)):\n  {}", list.len(), list.join("\n  "));
     }
     Ok(())
+}
+
+/// The frameworks, for `herd-testkit` stacks.
+pub(crate) struct Known;
+
+impl herd_testkit::Frameworks for Known {
+    fn default_config(&self, framework: &str) -> Option<&'static str> {
+        default_config(framework).ok()
+    }
+
+    fn parse(&self, framework: &str, text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, String> {
+        parse(framework, text, format, origin).map_err(|e| format!("{e:#}"))
+    }
 }

@@ -19,6 +19,10 @@ enum Action {
     Validate {
         /// The config file.
         file: PathBuf,
+        /// The framework it configures (default: guessed from the file name, `kafka.toml` →
+        /// kafka; otherwise the file is a plain service spec, like hello's).
+        #[arg(long)]
+        framework: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = super::Output::Text)]
         output: super::Output,
@@ -36,8 +40,12 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
             print!("{}", crate::frameworks::default_config(&framework)?);
             Ok(())
         }
-        Action::Validate { file, output } => {
-            let spec = ServiceSpec::load(&file).with_context(|| format!("reading {}", file.display()))?;
+        Action::Validate { file, framework, output } => {
+            let framework = framework.or_else(|| crate::frameworks::guess(&file).map(str::to_owned));
+            let spec = match &framework {
+                Some(f) => crate::frameworks::spec(f, Some(&file))?,
+                None => ServiceSpec::load(&file).with_context(|| format!("reading {}", file.display()))?,
+            };
             let errors = herd_core::validation::validate(&spec).err().unwrap_or_default();
             let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
             match output {

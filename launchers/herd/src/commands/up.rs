@@ -173,7 +173,7 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let view = Arc::new(ProgressView::new());
     let shown = Arc::clone(&view);
-    let mut builder = Stack::from_file(&args.stack, &|f| crate::frameworks::default_config(f).ok())?
+    let mut builder = Stack::from_file(&args.stack, Arc::new(crate::frameworks::Known))?
         .work_dir(&dir)
         .artifact_cache(&super::herd_home().join("artifacts"))
         .ready_timeout(Duration::from_secs(args.timeout))
