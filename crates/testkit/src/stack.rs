@@ -93,7 +93,13 @@ pub trait Frameworks: Send + Sync {
     /// The framework's default config (TOML), if the framework is known.
     fn default_config(&self, framework: &str) -> Option<&'static str>;
     /// A config of the framework as a service spec; the error says what is wrong.
-    fn parse(&self, framework: &str, text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, String>;
+    fn parse(
+        &self,
+        framework: &str,
+        text: &str,
+        format: SpecFormat,
+        origin: &str,
+    ) -> Result<ServiceSpec, String>;
 }
 
 /// Parses a service's rendered config.
@@ -256,7 +262,11 @@ impl Stack {
 }
 
 impl StackBuilder {
-    fn from_stack_file(file: StackFile, base: &Path, frameworks: &Arc<dyn Frameworks>) -> Result<Self, StackError> {
+    fn from_stack_file(
+        file: StackFile,
+        base: &Path,
+        frameworks: &Arc<dyn Frameworks>,
+    ) -> Result<Self, StackError> {
         let mut builder = Stack::builder(&file.name);
         builder.cluster = file.cluster.clone();
         for entry in &file.services {

@@ -141,9 +141,8 @@ pub enum KafkaConfigError {
 
 /// The pinned Kafka distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, KafkaConfigError> {
-    let table: BTreeMap<String, ArtifactSpec> = toml::from_str(DISTRIBUTIONS).map_err(|e| KafkaConfigError::Parse {
-        origin: "configs/distributions.toml".to_owned(),
-        message: e.to_string(),
+    let table: BTreeMap<String, ArtifactSpec> = toml::from_str(DISTRIBUTIONS).map_err(|e| {
+        KafkaConfigError::Parse { origin: "configs/distributions.toml".to_owned(), message: e.to_string() }
     })?;
     table.get("kafka").cloned().ok_or_else(|| KafkaConfigError::Parse {
         origin: "configs/distributions.toml".to_owned(),
@@ -234,11 +233,21 @@ fn check(config: &KafkaConfig, origin: &str) -> Result<(), KafkaConfigError> {
     if f64::from(config.broker.heap_mb) + 256.0 > config.broker.mem_mb {
         return Err(invalid(
             "broker.heap_mb",
-            format!("{} MB leaves less than 256 MB of broker.mem_mb = {} for the rest", config.broker.heap_mb, config.broker.mem_mb),
+            format!(
+                "{} MB leaves less than 256 MB of broker.mem_mb = {} for the rest",
+                config.broker.heap_mb, config.broker.mem_mb
+            ),
             "lower heap_mb or raise mem_mb",
         ));
     }
-    for reserved in ["process.roles", "node.id", "controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs"] {
+    for reserved in [
+        "process.roles",
+        "node.id",
+        "controller.quorum.voters",
+        "listeners",
+        "advertised.listeners",
+        "log.dirs",
+    ] {
         if config.broker.properties.contains_key(reserved) {
             return Err(invalid(
                 &format!("broker.properties.\"{reserved}\""),
@@ -287,7 +296,8 @@ pub fn spec(config: &KafkaConfig, origin: &str) -> Result<ServiceSpec, KafkaConf
             }],
         }],
     });
-    let text = serde_json::to_string(&spec).map_err(|e| KafkaConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })?;
+    let text = serde_json::to_string(&spec)
+        .map_err(|e| KafkaConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })?;
     ServiceSpec::parse(&text, SpecFormat::Yaml, origin)
         .map_err(|e| KafkaConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })
 }
@@ -344,7 +354,9 @@ mod tests {
         let bad = DEFAULT_CONFIG.replace("\"num.partitions\" = \"3\"", "\"node.id\" = \"7\"");
         let err = parse(&bad, SpecFormat::Toml, "k.toml").unwrap_err().to_string();
         assert!(err.contains("node.id") && err.contains("remove it"), "{err}");
-        let err = parse("name = \"k\"\nbrokers = 1\nbrokerz = 2\n", SpecFormat::Toml, "k.toml").unwrap_err().to_string();
+        let err = parse("name = \"k\"\nbrokers = 1\nbrokerz = 2\n", SpecFormat::Toml, "k.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("brokerz"), "{err}");
     }
 }

@@ -577,7 +577,10 @@ impl Scheduler {
     /// Every instance's address, for templates.
     /// `launching` is the instance being launched, with the placement it gets (not in the
     /// state yet): it sees its own address too.
-    fn addresses(&self, launching: (&InstanceId, Option<&Placement>)) -> BTreeMap<String, Vec<InstanceAddress>> {
+    fn addresses(
+        &self,
+        launching: (&InstanceId, Option<&Placement>),
+    ) -> BTreeMap<String, Vec<InstanceAddress>> {
         let mut out: BTreeMap<String, Vec<InstanceAddress>> = BTreeMap::new();
         for i in self.state.instances.values() {
             let placement = if &i.id == launching.0 { launching.1 } else { i.placement.as_ref() };
@@ -689,7 +692,11 @@ impl Scheduler {
         let others_unplaced = pod.gang
             && (0..pod.count).map(|i| InstanceId::new(pod.name.clone(), i)).any(|other| {
                 &other != id
-                    && self.state.instances.get(&other).is_some_and(|o| o.placement.is_none() && o.retiring.is_none())
+                    && self
+                        .state
+                        .instances
+                        .get(&other)
+                        .is_some_and(|o| o.placement.is_none() && o.retiring.is_none())
             });
         if others_unplaced {
             // Reserve now, launch once every instance has an address.
@@ -768,9 +775,9 @@ impl Scheduler {
                 continue;
             }
             let shown = offer.resources.iter().any(|r| {
-                r.current_reservation()
-                    .and_then(|res| res.labels)
-                    .is_some_and(|l| l.get(crate::model::RESOURCE_ID_LABEL) == Some(placement.reservation_id.as_str()))
+                r.current_reservation().and_then(|res| res.labels).is_some_and(|l| {
+                    l.get(crate::model::RESOURCE_ID_LABEL) == Some(placement.reservation_id.as_str())
+                })
             });
             if shown {
                 instance.placement_confirmed = true;
