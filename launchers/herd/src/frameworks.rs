@@ -30,7 +30,9 @@ const FRAMEWORKS: [Framework; 2] = [
 fn find(framework: &str) -> anyhow::Result<&'static Framework> {
     match FRAMEWORKS.iter().find(|f| f.name == framework) {
         Some(f) => Ok(f),
-        None => bail!("unknown framework {framework:?}: herd knows {} (more arrive with their issues)", names()),
+        None => {
+            bail!("unknown framework {framework:?}: herd knows {} (more arrive with their issues)", names())
+        }
     }
 }
 
@@ -45,7 +47,12 @@ pub(crate) fn default_config(framework: &str) -> anyhow::Result<&'static str> {
 }
 
 /// Parses a config text of `framework` into its service spec.
-pub(crate) fn parse(framework: &str, text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+pub(crate) fn parse(
+    framework: &str,
+    text: &str,
+    format: SpecFormat,
+    origin: &str,
+) -> anyhow::Result<ServiceSpec> {
     (find(framework)?.parse)(text, format, origin)
 }
 
@@ -54,7 +61,8 @@ pub(crate) fn spec(framework: &str, config: Option<&Path>) -> anyhow::Result<Ser
     let f = find(framework)?;
     match config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let format = SpecFormat::of(path)
                 .with_context(|| format!("{}: use a .toml, .yaml or .yml file", path.display()))?;
             (f.parse)(&text, format, &path.display().to_string())
@@ -89,7 +97,13 @@ impl herd_testkit::Frameworks for Known {
         default_config(framework).ok()
     }
 
-    fn parse(&self, framework: &str, text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, String> {
+    fn parse(
+        &self,
+        framework: &str,
+        text: &str,
+        format: SpecFormat,
+        origin: &str,
+    ) -> Result<ServiceSpec, String> {
         parse(framework, text, format, origin).map_err(|e| format!("{e:#}"))
     }
 }

@@ -18,7 +18,8 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERD_LOG").unwrap_or_else(|_| "warn,herd_runtime=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("HERD_LOG")
+                .unwrap_or_else(|_| "warn,herd_runtime=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
