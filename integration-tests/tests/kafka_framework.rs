@@ -2,7 +2,9 @@
 //! `herd-testkit`'s stack: the brokers come up as one KRaft quorum from the pinned
 //! distribution (served to the agents by the scheduler), and a real client (rdkafka)
 //! produces 10,000 messages with acks=all to a topic with replication factor 3 and
-//! min.insync.replicas 2, then consumes every one back, payloads checked.
+//! min.insync.replicas 2, then consumes every one back, payloads checked; broker-1 is
+//! restarted in place while a producer keeps writing, and every acknowledged message is
+//! read back; an uninstall leaves no reservation, volume or task behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use herd_core::spec::SpecFormat;
@@ -101,5 +103,133 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
         seen.insert(payload);
     }
     assert_eq!(seen.len(), MESSAGES);
+
+    restart_broker_while_producing(&stack, &client).await;
+    uninstall_leaves_nothing_behind(&stack).await;
     stack.shutdown().await;
+}
+
+fn http() -> reqwest::Client {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    serde_json::from_str(&http.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
+}
+
+/// broker-1 is restarted in place through the operator API while a producer keeps writing
+/// with acks=all: every acknowledged message is read back afterwards.
+async fn restart_broker_while_producing(stack: &Stack, client: &ClientConfig) {
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    let http = http();
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let topic = NewTopic::new("live", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    assert!(admin.create_topics([&topic], &options).await.unwrap().iter().all(Result::is_ok));
+    let producer: FutureProducer =
+        client.clone().set("acks", "all").set("enable.idempotence", "true").create().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = std::sync::Arc::clone(&stop);
+    let writer = tokio::spawn(async move {
+        let (mut acked, mut failed) = (BTreeSet::new(), 0usize);
+        let mut i = 0usize;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut batch = Vec::new();
+            for _ in 0..50 {
+                let payload = format!("live-{i}");
+                let record = FutureRecord::to("live").key(&payload).payload(&payload);
+                batch.push((payload.clone(), producer.send_result(record).map_err(|(e, _)| e).unwrap()));
+                i += 1;
+            }
+            for (payload, delivery) in batch {
+                match delivery.await {
+                    Ok(Ok(_)) => {
+                        acked.insert(payload);
+                    }
+                    _ => failed += 1,
+                }
+            }
+        }
+        (acked, failed)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let server_id = |pod: &serde_json::Value| pod["tasks"][0]["id"].clone();
+    let before = get_json(&http, &format!("{api}/v1/pods/broker-1")).await;
+    let r = http.post(format!("{api}/v1/pods/broker-1/restart")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let now = get_json(&http, &format!("{api}/v1/pods/broker-1")).await;
+        let task = &now["tasks"][0];
+        if server_id(&now) != server_id(&before) && task["state"] == "TASK_RUNNING" && task["ready"] == true {
+            assert_eq!(now["agent"], before["agent"], "restarted in place, on its volume");
+            break;
+        }
+        assert!(Instant::now() < deadline, "broker-1 did not come back: {now}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acked, failed) = writer.await.unwrap();
+    eprintln!("while broker-1 restarted: {} messages acknowledged, {failed} not", acked.len());
+    assert!(acked.len() > 100, "the producer kept going: {} acknowledged", acked.len());
+    let consumer: StreamConsumer = client
+        .clone()
+        .set("group.id", "herd-test-live")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["live"]).unwrap();
+    let mut missing = acked.clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !missing.is_empty() {
+        let message =
+            tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), consumer.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{} acknowledged messages never came back", missing.len()))
+                .unwrap();
+        missing.remove(std::str::from_utf8(message.payload().unwrap()).unwrap());
+    }
+}
+
+/// An uninstall kills the brokers and leaves no reservation and no volume of the service's
+/// role on any agent.
+async fn uninstall_leaves_nothing_behind(stack: &Stack) {
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    let http = http();
+    assert_eq!(http.post(format!("{api}/v1/uninstall")).send().await.unwrap().status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let slaves = get_json(&http, &format!("{}/master/slaves", stack.master_url())).await;
+        let left: Vec<&serde_json::Value> = slaves["slaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["reserved_resources_full"]["kafka-role"].as_array().is_some_and(|r| !r.is_empty()))
+            .collect();
+        let tasks = get_json(&http, &format!("{}/master/tasks", stack.master_url())).await;
+        let running =
+            tasks["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "TASK_RUNNING").count();
+        if left.is_empty() && running == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {} agents with reservations, {running} tasks running",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
