@@ -4,12 +4,13 @@
 //! produces 10,000 messages with acks=all to a topic with replication factor 3 and
 //! min.insync.replicas 2, then consumes every one back, payloads checked; broker-1 is
 //! restarted in place while a producer keeps writing, and every acknowledged message is
-//! read back; an uninstall leaves no reservation, volume or task behind.
+//! read back; a config change rolls through the brokers one at a time and reaches each
+//! (describe configs); an uninstall leaves no reservation, volume or task behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use herd_core::spec::SpecFormat;
 use herd_testkit::{ClusterSection, Stack};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -33,7 +34,7 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
     let spec = herd_kafka::parse(&small_config(), SpecFormat::Toml, "kafka-test.toml").unwrap();
     let work = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let stack = Stack::builder("kafka-test")
+    let mut stack = Stack::builder("kafka-test")
         .cluster(ClusterSection { agents: 3, cpus: 2.0, mem_mb: 2048.0, disk_mb: 4096.0, agent_ip_block: 31 })
         .work_dir(work.path())
         .artifact_cache(&herd_integration_tests::test_cache().join("artifacts"))
@@ -105,6 +106,7 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
     assert_eq!(seen.len(), MESSAGES);
 
     restart_broker_while_producing(&stack, &client).await;
+    rolling_config_change(&mut stack, &client).await;
     uninstall_leaves_nothing_behind(&stack).await;
     stack.shutdown().await;
 }
@@ -201,6 +203,44 @@ async fn restart_broker_while_producing(stack: &Stack, client: &ClientConfig) {
                 .unwrap_or_else(|_| panic!("{} acknowledged messages never came back", missing.len()))
                 .unwrap();
         missing.remove(std::str::from_utf8(message.payload().unwrap()).unwrap());
+    }
+}
+
+/// A config change (`log.retention.ms`) rolls through the brokers one at a time (the master
+/// never shows fewer than two running) and reaches every broker (describe configs).
+async fn rolling_config_change(stack: &mut Stack, client: &ClientConfig) {
+    let config =
+        small_config().replace("\"log.retention.hours\" = \"168\"", "\"log.retention.ms\" = \"3600000\"");
+    let spec = herd_kafka::parse(&config, SpecFormat::Toml, "kafka-test.toml").unwrap();
+    let master = stack.master_url().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = std::sync::Arc::clone(&stop);
+    let watcher = tokio::spawn(async move {
+        let http = http();
+        let mut fewest = usize::MAX;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            let tasks = get_json(&http, &format!("{master}/master/tasks")).await;
+            let running =
+                tasks["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "TASK_RUNNING").count();
+            fewest = fewest.min(running);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        fewest
+    });
+    let rolling = Instant::now();
+    stack.reconfigure("kafka", spec).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let fewest = watcher.await.unwrap();
+    eprintln!("config change rolled through 3 brokers in {:.1?}", rolling.elapsed());
+    assert_eq!(fewest, 2, "one broker down at a time, and one at least was restarted");
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    // One broker per request: each broker answers for its own config.
+    for id in 1..=3 {
+        let described =
+            admin.describe_configs(&[ResourceSpecifier::Broker(id)], &AdminOptions::new()).await.unwrap();
+        let resource = described.into_iter().next().unwrap().unwrap();
+        let value = resource.get("log.retention.ms").and_then(|e| e.value.clone());
+        assert_eq!(value.as_deref(), Some("3600000"), "broker {id}");
     }
 }
 

@@ -172,8 +172,77 @@ pub struct Stack {
     name: String,
     master: String,
     services: Vec<Running>,
+    settings: Settings,
     cluster: Option<LocalCluster>,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// How the stack's schedulers run (kept to restart one with a new config).
+#[derive(Clone)]
+struct Settings {
+    master: String,
+    work_dir: PathBuf,
+    artifact_cache: PathBuf,
+    ready_timeout: Duration,
+    progress: Option<Progress>,
+    user: String,
+}
+
+impl Settings {
+    /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`.
+    async fn start(&self, name: &str, spec: ServiceSpec) -> Result<Running, StackError> {
+        let start_error = |message: String| StackError::Start { service: name.to_owned(), message };
+        let state_dir = self.work_dir.join("services").join(name).join("state");
+        let store: Arc<dyn StateStore> = Arc::new(
+            FileStore::open(&state_dir)
+                .map_err(|e| start_error(format!("state dir {}: {e}", state_dir.display())))?,
+        );
+        let mesos =
+            ClientConfig::new(MasterUrl::parse(&self.master).map_err(|e| start_error(e.to_string()))?);
+        let run = RunConfig {
+            spec,
+            mesos,
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            failover_timeout_secs: 7.0 * 24.0 * 3600.0,
+            default_user: self.user.clone(),
+            allow_decommission: false,
+            artifact_cache: Some(self.artifact_cache.clone()),
+            advertise_host: None,
+        };
+        let service = Service::start(run, store).await.map_err(|e| start_error(e.to_string()))?;
+        let api = service.api_addr();
+        let endpoints = self.wait_deployed(name, &service).await?;
+        Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints })
+    }
+
+    async fn wait_deployed(&self, name: &str, service: &Service) -> Result<Endpoints, StackError> {
+        let deadline = Instant::now() + self.ready_timeout;
+        let scheduler = service.scheduler();
+        let mut last: Option<Plan> = None;
+        loop {
+            let (plan, endpoints) = {
+                let s = scheduler.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                (s.deploy_plan(), herd_runtime::endpoints(&s))
+            };
+            if last.as_ref() != Some(&plan) {
+                if let Some(progress) = &self.progress {
+                    progress(name, &plan);
+                }
+                last = Some(plan.clone());
+            }
+            if plan.status == Status::Complete {
+                return Ok(Endpoints(endpoints));
+            }
+            if Instant::now() > deadline {
+                return Err(StackError::Timeout {
+                    service: name.to_owned(),
+                    secs: self.ready_timeout.as_secs(),
+                    plan: describe(&plan),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 impl std::fmt::Debug for Stack {
@@ -243,6 +312,24 @@ impl Stack {
     /// The services, in the order they came up.
     pub fn services(&self) -> impl Iterator<Item = &str> {
         self.services.iter().map(|s| s.name.as_str())
+    }
+
+    /// Restarts a service's scheduler with a new spec (a config change, as an operator
+    /// would roll out with `herd run --config`) and waits until the change has rolled
+    /// through (its deploy plan complete again).
+    pub async fn reconfigure(&mut self, service: &str, spec: ServiceSpec) -> Result<(), StackError> {
+        let index = self
+            .services
+            .iter()
+            .position(|s| s.name == service)
+            .ok_or_else(|| StackError::NoSuchService(service.to_owned()))?;
+        if let Some(old) = self.services[index].service.take() {
+            old.shutdown_within(Duration::from_secs(15), std::future::pending())
+                .await
+                .map_err(|e| StackError::Start { service: service.to_owned(), message: e.to_string() })?;
+        }
+        self.services[index] = self.settings.start(service, spec).await?;
+        Ok(())
     }
 
     /// Stops the schedulers gracefully, in reverse order (their state stays; tasks keep
@@ -448,45 +535,25 @@ impl StackBuilder {
             (None, Some(c)) => c.master_url(),
             (None, None) => unreachable!("a cluster is started when no master is given"),
         };
+        let settings = Settings {
+            master: master.clone(),
+            artifact_cache: self.artifact_cache.clone().unwrap_or_else(|| work_dir.join("artifacts")),
+            work_dir,
+            ready_timeout: self.ready_timeout,
+            progress: self.progress.clone(),
+            user: current_user(),
+        };
         let mut stack = Stack {
             name: self.name.clone(),
             master: master.clone(),
             services: Vec::new(),
+            settings: settings.clone(),
             cluster,
             _temp: temp,
         };
-        let user = current_user();
         for planned in order {
             let spec = self.render(&planned, &stack)?;
-            let state_dir = work_dir.join("services").join(&planned.name).join("state");
-            let store: Arc<dyn StateStore> =
-                Arc::new(FileStore::open(&state_dir).map_err(|e| StackError::Start {
-                    service: planned.name.clone(),
-                    message: format!("state dir {}: {e}", state_dir.display()),
-                })?);
-            let start_error = |message: String| StackError::Start { service: planned.name.clone(), message };
-            let mesos = ClientConfig::new(MasterUrl::parse(&master).map_err(|e| start_error(e.to_string()))?);
-            let run = RunConfig {
-                spec,
-                mesos,
-                api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                failover_timeout_secs: 7.0 * 24.0 * 3600.0,
-                default_user: user.clone(),
-                allow_decommission: false,
-                artifact_cache: Some(
-                    self.artifact_cache.clone().unwrap_or_else(|| work_dir.join("artifacts")),
-                ),
-                advertise_host: None,
-            };
-            let service = Service::start(run, store).await.map_err(|e| start_error(e.to_string()))?;
-            let api = service.api_addr();
-            let endpoints = self.wait_deployed(&planned.name, &service).await?;
-            stack.services.push(Running {
-                name: planned.name.clone(),
-                service: Some(service),
-                api,
-                endpoints,
-            });
+            stack.services.push(settings.start(&planned.name, spec).await?);
         }
         Ok(stack)
     }
@@ -521,35 +588,6 @@ impl StackBuilder {
             message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "),
         })?;
         Ok(spec)
-    }
-
-    async fn wait_deployed(&self, name: &str, service: &Service) -> Result<Endpoints, StackError> {
-        let deadline = Instant::now() + self.ready_timeout;
-        let scheduler = service.scheduler();
-        let mut last: Option<Plan> = None;
-        loop {
-            let (plan, endpoints) = {
-                let s = scheduler.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                (s.deploy_plan(), herd_runtime::endpoints(&s))
-            };
-            if last.as_ref() != Some(&plan) {
-                if let Some(progress) = &self.progress {
-                    progress(name, &plan);
-                }
-                last = Some(plan.clone());
-            }
-            if plan.status == Status::Complete {
-                return Ok(Endpoints(endpoints));
-            }
-            if Instant::now() > deadline {
-                return Err(StackError::Timeout {
-                    service: name.to_owned(),
-                    secs: self.ready_timeout.as_secs(),
-                    plan: describe(&plan),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 
