@@ -11,8 +11,9 @@
 //!
 //! Everything lives under `$HERD_TEST_CACHE` (default `~/.cache/herd-test`):
 //! `artifacts/` (herd's artifact cache), `dists/<sha256>/<name>-<version>/` (unpacked
-//! distributions) and `floors/<system>.json`. Needs `java` (17 or 21), `mvn` and `setpriv`
-//! (util-linux); `.ci/run` installs them.
+//! distributions) and `floors/<system>.json`. Needs a JDK 17 or 21 (`java`; `javac` and `jar`
+//! for the jobs some tests compile, see [`compile_java`]), `mvn` and `setpriv` (util-linux);
+//! `.ci/run` installs them.
 //!
 //! Not here: the launch details of each system (main class, JVM flags, config files) — each
 //! smoke test spells out its own, as the system's recipe says.
@@ -296,6 +297,116 @@ pub fn java() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("java"))
 }
 
+/// The JDK's home, for daemons that start JVMs themselves (YARN's NodeManager runs
+/// `$JAVA_HOME/bin/java` in its containers, Storm's Supervisor its workers): `$JAVA_HOME` when
+/// it holds `bin/java`, else the home of the `java` on PATH (symlinks resolved).
+pub fn java_home() -> anyhow::Result<PathBuf> {
+    if let Some(home) = std::env::var_os("JAVA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from)
+        && home.join("bin").join("java").is_file()
+    {
+        return Ok(home);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let java = std::env::split_paths(&path)
+        .map(|dir| dir.join("java"))
+        .find(|java| java.is_file())
+        .context("no JAVA_HOME and no `java` on PATH")?;
+    let real = std::fs::canonicalize(&java).with_context(|| format!("resolve {}", java.display()))?;
+    real.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .with_context(|| format!("{} is not in a JDK's bin/", real.display()))
+}
+
+/// Compiles the `.java` files directly in `sources` with `javac --release 17` against
+/// `classpath` into `<out>/classes`, and packs those classes as `<out>/<jar_name>` (`jar`);
+/// each tool is bounded by `timeout`. Returns the jar. Needs a JDK (the tools of
+/// [`java_home`], else `javac` and `jar` on PATH): the smoke tests build their small jobs and
+/// probes against the distribution's own jars this way.
+pub async fn compile_java(
+    sources: &Path,
+    classpath: &str,
+    out: &Path,
+    jar_name: &str,
+    timeout: Duration,
+) -> anyhow::Result<PathBuf> {
+    let tool = |name: &str| {
+        java_home()
+            .map(|home| home.join("bin").join(name))
+            .ok()
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| PathBuf::from(name))
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(sources).with_context(|| format!("read {}", sources.display()))? {
+        let path = entry.with_context(|| format!("read {}", sources.display()))?.path();
+        if path.extension().is_some_and(|ext| ext == "java") {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        bail!("no .java files in {}", sources.display());
+    }
+    files.sort();
+    let classes = out.join("classes");
+    std::fs::create_dir_all(&classes).with_context(|| format!("create {}", classes.display()))?;
+    let mut javac = Command::new(tool("javac"));
+    javac
+        .args(["-nowarn", "-encoding", "UTF-8", "--release", "17", "-cp", classpath, "-d"])
+        .arg(&classes)
+        .args(&files);
+    run_tool(&format!("javac ({}; needs a JDK, not only a JRE)", sources.display()), javac, timeout).await?;
+    let jar = out.join(jar_name);
+    let mut pack = Command::new(tool("jar"));
+    pack.arg("cf").arg(&jar).arg("-C").arg(&classes).arg(".");
+    run_tool(&format!("jar {}", jar.display()), pack, timeout).await?;
+    Ok(jar)
+}
+
+/// Starts a standalone ZooKeeper from the `zookeeper` distribution bound to `ip` on a free
+/// port, its data in `dir` (with its logs): the coordination service the Storm and Samza
+/// tests run their systems against (`tests/smoke_zookeeper.rs` tests ZooKeeper itself).
+/// Returns the daemon and its client port once it answers `srvr` as a standalone server.
+///
+/// # Panics
+/// If it does not answer within 90 s (the message has the log's tail).
+pub async fn start_zookeeper(ip: Ipv4Addr, dir: &Path) -> anyhow::Result<(Daemon, u16)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dist = distribution("zookeeper").await?;
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).with_context(|| format!("create {}", data.display()))?;
+    let port = free_port(ip)?;
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
+         clientPortAddress={ip}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n",
+        data.display()
+    );
+    std::fs::write(&config, text).with_context(|| format!("write {}", config.display()))?;
+    let mut command = guarded_command(java(), None);
+    command
+        .arg("-Xmx256m")
+        .arg(format!("-Dlogback.configurationFile={}/conf/logback.xml", dist.home.display()))
+        .arg(format!("-Dzookeeper.log.dir={}", dir.display()))
+        .arg("-cp")
+        .arg(dist.classpath("libs"))
+        .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+        .arg(&config)
+        .current_dir(dir);
+    let mut zookeeper = Daemon::spawn("zookeeper", command, dir)?;
+    zookeeper
+        .wait_until("ZooKeeper answers srvr as a standalone server", Duration::from_secs(90), || async {
+            let mut stream = tokio::net::TcpStream::connect((ip, port)).await?;
+            stream.write_all(b"srvr").await?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await?;
+            anyhow::ensure!(answer.contains("Mode: standalone"), "srvr answered {answer:?}");
+            anyhow::Ok(())
+        })
+        .await;
+    Ok((zookeeper, port))
+}
+
 /// A command that runs `program` so that it is killed (SIGKILL) if the test process dies
 /// without unwinding: `setpriv --pdeathsig KILL [user switch] -- program`. With `as_user`
 /// (`Some(("nobody", "nogroup"))`) the program runs as that user and group with no
@@ -338,6 +449,16 @@ impl Daemon {
         let child = command.spawn().with_context(|| format!("start {name}: {command:?}"))?;
         eprintln!("[herd-test] started {name} (pid {}): {command:?}", child.id());
         Ok(Self { name: name.to_owned(), child, stdout, stderr, started })
+    }
+
+    /// The file its stdout goes to.
+    pub fn stdout_log(&self) -> &Path {
+        &self.stdout
+    }
+
+    /// The file its stderr goes to.
+    pub fn stderr_log(&self) -> &Path {
+        &self.stderr
     }
 
     /// Time since the process was started.
@@ -487,6 +608,26 @@ fn tail(path: &Path, lines: usize) -> String {
     out
 }
 
+/// The processes whose command line contains `needle` (e.g. a test's scratch folder), as
+/// (pid, command line): to check that what a daemon started went down with it, or to find
+/// what it started outside its process group (YARN runs each container in its own session).
+pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else {
+            continue;
+        };
+        // Gone meanwhile, or a zombie (an empty command line): not running.
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline.trim_end().to_owned()));
+        }
+    }
+    found
+}
+
 /// Runs a one-shot command (a tool from a distribution) to completion within `timeout`;
 /// returns its stdout. Fails with its exit status and output when it fails.
 pub async fn run_tool(what: &str, command: Command, timeout: Duration) -> anyhow::Result<String> {
@@ -579,7 +720,9 @@ mem_mb = 32
     #[test]
     fn every_distribution_parses_and_passes_validation() {
         let distributions = distributions();
-        for system in ["zookeeper", "kafka", "cassandra", "opensearch"] {
+        for system in
+            ["zookeeper", "kafka", "cassandra", "opensearch", "hadoop", "spark4", "spark35", "storm", "samza"]
+        {
             assert!(distributions.contains_key(system), "no [{system}] in configs/distributions.toml");
         }
         for (key, artifact) in distributions {
@@ -640,7 +783,8 @@ mem_mb = 32
     async fn a_daemon_that_exits_early_fails_the_wait_with_its_log() {
         let work = tempfile::tempdir().unwrap();
         let mut command = Command::new("sh");
-        command.args(["-c", "echo booting; echo broken >&2; exit 3"]);
+        // Alive long enough for a first attempt even on a loaded machine, then fails.
+        command.args(["-c", "echo booting; echo broken >&2; sleep 1; exit 3"]);
         let mut daemon = Daemon::spawn("demo", command, work.path()).unwrap();
         let failure = daemon
             .poll_until("it serves", Duration::from_secs(30), || async { Err::<(), _>("refused") })
