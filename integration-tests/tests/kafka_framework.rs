@@ -41,6 +41,7 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
         .ready_timeout(Duration::from_secs(300))
         .on_progress(std::sync::Arc::new(|service, plan| eprintln!("{service}: {:?}", plan.status)))
         .spec("kafka", &spec)
+        .probes(herd_kafka::probes())
         .up()
         .await
         .unwrap();

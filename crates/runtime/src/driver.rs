@@ -62,12 +62,16 @@ pub(crate) struct Driver {
     pub(crate) commands: tokio::sync::mpsc::Receiver<CommandRequest>,
     /// Counters.
     pub(crate) metrics: Arc<Metrics>,
+    /// The framework's readiness probes.
+    pub(crate) probes: crate::probes::Probes,
 }
 
 /// Runs until `stop` or a fatal error. `stop` is only looked at between batches of
 /// actions: a batch that started (persist, then the calls it explains) always completes.
 pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), DriverError> {
-    let Driver { scheduler, store, client, mut events, mut commands, metrics } = driver;
+    let Driver { scheduler, store, client, mut events, mut commands, metrics, probes } = driver;
+    let (probe_tx, mut probe_results) = tokio::sync::mpsc::channel::<herd_mesos_api::TaskId>(64);
+    let in_flight: Arc<Mutex<std::collections::BTreeSet<herd_mesos_api::TaskId>>> = Arc::default();
     let ctx = Ctx { client: &client, store: store.as_ref(), metrics: &metrics };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,7 +97,11 @@ pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), D
                 }
                 continue;
             }
-            _ = tick.tick() => Input::Tick,
+            _ = tick.tick() => {
+                start_probes(&scheduler, &probes, &in_flight, &probe_tx);
+                Input::Tick
+            }
+            Some(task_id) = probe_results.recv() => Input::ProbePassed(task_id),
             incoming = events.next() => match incoming {
                 None => return Ok(()),
                 Some(Incoming::Terminated(e)) => return Err(DriverError::Subscription(e)),
@@ -132,6 +140,44 @@ pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), D
         for action in actions {
             execute(&ctx, state.as_ref(), action).await?;
         }
+    }
+}
+
+/// Starts the probes that are due and not running already; a passed one reports its task.
+fn start_probes(
+    scheduler: &SharedScheduler,
+    probes: &crate::probes::Probes,
+    in_flight: &Arc<Mutex<std::collections::BTreeSet<herd_mesos_api::TaskId>>>,
+    results: &tokio::sync::mpsc::Sender<herd_mesos_api::TaskId>,
+) {
+    if probes.is_empty() {
+        return;
+    }
+    let due = lock(scheduler).probes_due();
+    for request in due {
+        let Some(probe) = probes.get(&request.probe) else { continue };
+        if !in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(request.task_id.clone()) {
+            continue;
+        }
+        let target = crate::probes::ProbeTarget {
+            instance: request.instance.to_string(),
+            index: request.instance.index,
+            host: request.host,
+            ports: request.ports,
+        };
+        let check = probe.check(target);
+        let (results, in_flight, task_id, name) =
+            (results.clone(), Arc::clone(in_flight), request.task_id, request.probe);
+        tokio::spawn(async move {
+            match tokio::time::timeout(crate::probes::PROBE_TIMEOUT, check).await {
+                Ok(Ok(())) => {
+                    let _ = results.send(task_id.clone()).await;
+                }
+                Ok(Err(why)) => tracing::debug!(probe = %name, task = %task_id, %why, "probe did not pass"),
+                Err(_) => tracing::debug!(probe = %name, task = %task_id, "probe timed out"),
+            }
+            in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&task_id);
+        });
     }
 }
 

@@ -16,6 +16,7 @@ pub mod artifacts;
 pub mod driver;
 pub mod metrics;
 pub mod persist;
+pub mod probes;
 pub mod store;
 
 use driver::SharedScheduler;
@@ -74,6 +75,8 @@ pub struct RunConfig {
     /// The host agents reach the operator API on, for artifact URLs (default: the API's
     /// bind address; required when the API listens on all interfaces).
     pub advertise_host: Option<String>,
+    /// The readiness probes the framework runs from the scheduler, by name.
+    pub probes: probes::Probes,
 }
 
 /// Why a service cannot run.
@@ -106,6 +109,18 @@ pub enum RuntimeError {
     /// An artifact could not be resolved.
     #[error(transparent)]
     Artifact(#[from] Box<artifacts::ArtifactError>),
+    /// The spec names a readiness probe the framework does not provide.
+    #[error(
+        "{field} names the probe {probe:?}, which this framework does not provide (it provides: {known})"
+    )]
+    UnknownProbe {
+        /// The field.
+        field: String,
+        /// The probe.
+        probe: String,
+        /// The probes there are.
+        known: String,
+    },
     /// An artifact must be served by the scheduler, but it cannot serve it.
     #[error("artifact `{artifact}` is served to agents by the scheduler, but {problem}")]
     ArtifactServing {
@@ -228,6 +243,19 @@ impl Drop for Service {
 impl Service {
     /// Loads (or creates) the state, binds the operator API and starts the driver.
     pub async fn start(config: RunConfig, store: Arc<dyn StateStore>) -> Result<Self, RuntimeError> {
+        for pod in &config.spec.pods {
+            for task in &pod.tasks {
+                if let Some(probe) = task.readiness_check.as_ref().and_then(|c| c.probe.as_ref())
+                    && !config.probes.contains_key(probe)
+                {
+                    return Err(RuntimeError::UnknownProbe {
+                        field: format!("pods[{}].tasks[{}].readiness_check.probe", pod.name, task.name),
+                        probe: probe.clone(),
+                        known: config.probes.keys().cloned().collect::<Vec<_>>().join(", "),
+                    });
+                }
+            }
+        }
         let mut state =
             initial_state(store.as_ref(), &config.spec, &config.default_user, config.allow_decommission)?;
         let listener = tokio::net::TcpListener::bind(config.api_addr)
@@ -292,6 +320,7 @@ impl Service {
                 events,
                 commands,
                 metrics,
+                probes: config.probes,
             },
             stop.clone(),
         ));

@@ -8,6 +8,7 @@ use herd_core::scheduler::plan::{Plan, Status};
 use herd_core::spec::{ServiceSpec, SpecFormat};
 use herd_localmesos::{AgentSpec, ClusterConfig, LocalCluster};
 use herd_mesos_client::{ClientConfig, MasterUrl};
+use herd_runtime::probes::Probes;
 use herd_runtime::store::{FileStore, StateStore};
 use herd_runtime::{RunConfig, Service};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,6 +101,11 @@ pub trait Frameworks: Send + Sync {
         format: SpecFormat,
         origin: &str,
     ) -> Result<ServiceSpec, String>;
+    /// The readiness probes the framework runs from the scheduler (none by default).
+    fn probes(&self, framework: &str) -> Probes {
+        let _ = framework;
+        Probes::new()
+    }
 }
 
 /// Parses a service's rendered config.
@@ -119,6 +125,7 @@ struct Planned {
     origin: String,
     depends_on: Vec<String>,
     parse: Parser,
+    probes: Probes,
 }
 
 /// How to bring a stack up.
@@ -164,6 +171,7 @@ struct Running {
     service: Option<Service>,
     api: SocketAddr,
     endpoints: Endpoints,
+    probes: Probes,
 }
 
 /// A running stack. Dropping it stops every scheduler at once and the local cluster with
@@ -190,8 +198,9 @@ struct Settings {
 
 impl Settings {
     /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`.
-    async fn start(&self, name: &str, spec: ServiceSpec) -> Result<Running, StackError> {
+    async fn start(&self, name: &str, spec: ServiceSpec, probes: Probes) -> Result<Running, StackError> {
         let start_error = |message: String| StackError::Start { service: name.to_owned(), message };
+        let probes_kept = probes.clone();
         let state_dir = self.work_dir.join("services").join(name).join("state");
         let store: Arc<dyn StateStore> = Arc::new(
             FileStore::open(&state_dir)
@@ -208,11 +217,12 @@ impl Settings {
             allow_decommission: false,
             artifact_cache: Some(self.artifact_cache.clone()),
             advertise_host: None,
+            probes,
         };
         let service = Service::start(run, store).await.map_err(|e| start_error(e.to_string()))?;
         let api = service.api_addr();
         let endpoints = self.wait_deployed(name, &service).await?;
-        Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints })
+        Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints, probes: probes_kept })
     }
 
     async fn wait_deployed(&self, name: &str, service: &Service) -> Result<Endpoints, StackError> {
@@ -328,7 +338,8 @@ impl Stack {
                 .await
                 .map_err(|e| StackError::Start { service: service.to_owned(), message: e.to_string() })?;
         }
-        self.services[index] = self.settings.start(service, spec).await?;
+        let probes = self.services[index].probes.clone();
+        self.services[index] = self.settings.start(service, spec, probes).await?;
         Ok(())
     }
 
@@ -391,6 +402,7 @@ impl StackBuilder {
                 format,
                 origin,
                 depends_on: entry.depends_on.clone(),
+                probes: frameworks.probes(&entry.framework),
                 parse: Arc::new(move |text, format, origin| known.parse(&framework, text, format, origin)),
             });
         }
@@ -407,6 +419,7 @@ impl StackBuilder {
             origin: format!("the config of {name}"),
             depends_on: Vec::new(),
             parse: plain_spec(),
+            probes: Probes::new(),
         });
         self
     }
@@ -416,6 +429,14 @@ impl StackBuilder {
         let text = serde_json::to_string(spec).unwrap_or_default();
         // JSON is YAML.
         self.service(name, &text, SpecFormat::Yaml)
+    }
+
+    /// Gives the last added service its framework's readiness probes.
+    pub fn probes(mut self, probes: Probes) -> Self {
+        if let Some(last) = self.services.last_mut() {
+            last.probes = probes;
+        }
+        self
     }
 
     /// Makes the last added service wait for `dependencies`.
@@ -553,7 +574,7 @@ impl StackBuilder {
         };
         for planned in order {
             let spec = self.render(&planned, &stack)?;
-            stack.services.push(settings.start(&planned.name, spec).await?);
+            stack.services.push(settings.start(&planned.name, spec, planned.probes.clone()).await?);
         }
         Ok(stack)
     }

@@ -38,6 +38,7 @@ async fn start_with(
         allow_decommission,
         artifact_cache: None,
         advertise_host: None,
+        probes: herd_runtime::probes::Probes::new(),
     };
     Service::start(config, store).await.unwrap()
 }

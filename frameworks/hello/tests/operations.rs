@@ -127,6 +127,7 @@ async fn restart_replace_agent_loss_misuse_and_uninstall() {
         allow_decommission: false,
         artifact_cache: Some(dir.path().join("artifacts")),
         advertise_host: None,
+        probes: herd_runtime::probes::Probes::new(),
     };
     let mut service = Service::start(run, store).await.unwrap();
     let api = service.api_addr();

@@ -139,6 +139,66 @@ pub enum KafkaConfigError {
     },
 }
 
+/// The readiness probe of a broker: it is in the cluster's metadata and no partition of the
+/// cluster is under-replicated. A rolling change thus moves to the next broker only once
+/// the restarted one has caught up.
+pub const IN_SYNC: &str = "in-sync";
+
+/// The scheduler-side probes of the Kafka framework.
+pub fn probes() -> herd_runtime::probes::Probes {
+    let mut probes = herd_runtime::probes::Probes::new();
+    probes.insert(
+        IN_SYNC.to_owned(),
+        std::sync::Arc::new(InSync) as std::sync::Arc<dyn herd_runtime::probes::Probe>,
+    );
+    probes
+}
+
+/// See [`IN_SYNC`].
+#[derive(Debug)]
+struct InSync;
+
+impl herd_runtime::probes::Probe for InSync {
+    fn check(&self, target: herd_runtime::probes::ProbeTarget) -> herd_runtime::probes::ProbeFuture {
+        Box::pin(async move {
+            let port = target.ports.get("broker").copied().ok_or("the broker has no `broker` port")?;
+            let bootstrap = format!("{}:{port}", target.host);
+            let broker_id = i32::try_from(target.index + 1).map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || in_sync(&bootstrap, broker_id))
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+}
+
+/// Asks the broker at `bootstrap` for the cluster's metadata: `broker_id` must be in it and
+/// every partition's in-sync replicas must be all its replicas.
+fn in_sync(bootstrap: &str, broker_id: i32) -> Result<(), String> {
+    use rdkafka::producer::{BaseProducer, Producer as _};
+    let client: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "herd-in-sync-probe")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = client
+        .client()
+        .fetch_metadata(None, std::time::Duration::from_secs(5))
+        .map_err(|e| format!("metadata from {bootstrap}: {e}"))?;
+    if !metadata.brokers().iter().any(|b| b.id() == broker_id) {
+        return Err(format!("broker {broker_id} is not registered yet"));
+    }
+    let behind: usize = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .filter(|p| p.isr().len() < p.replicas().len())
+        .count();
+    if behind > 0 {
+        return Err(format!("{behind} partition(s) under-replicated"));
+    }
+    Ok(())
+}
+
 /// The pinned Kafka distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, KafkaConfigError> {
     let table: BTreeMap<String, ArtifactSpec> = toml::from_str(DISTRIBUTIONS).map_err(|e| {
@@ -291,7 +351,12 @@ pub fn spec(config: &KafkaConfig, origin: &str) -> Result<ServiceSpec, KafkaConf
                     { "name": "controller", "port": config.broker.controller_port },
                 ],
                 "configs": [{ "name": "server", "dest": "server.properties", "template": server_properties(config) }],
-                "readiness_check": { "tcp": { "port": "broker" }, "interval_secs": 1, "timeout_secs": 2 },
+                "readiness_check": {
+                    "tcp": { "port": "broker" },
+                    "probe": IN_SYNC,
+                    "interval_secs": 1,
+                    "timeout_secs": 2,
+                },
                 "kill_grace_secs": 30,
             }],
         }],

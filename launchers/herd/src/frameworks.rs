@@ -11,6 +11,7 @@ struct Framework {
     name: &'static str,
     default_config: &'static str,
     parse: fn(&str, SpecFormat, &str) -> anyhow::Result<ServiceSpec>,
+    probes: fn() -> herd_runtime::probes::Probes,
 }
 
 fn parse_spec(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
@@ -23,8 +24,18 @@ fn parse_kafka(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<S
 
 /// Every framework, by name.
 const FRAMEWORKS: [Framework; 2] = [
-    Framework { name: "hello", default_config: herd_hello::DEFAULT_CONFIG, parse: parse_spec },
-    Framework { name: "kafka", default_config: herd_kafka::DEFAULT_CONFIG, parse: parse_kafka },
+    Framework {
+        name: "hello",
+        default_config: herd_hello::DEFAULT_CONFIG,
+        parse: parse_spec,
+        probes: herd_runtime::probes::Probes::new,
+    },
+    Framework {
+        name: "kafka",
+        default_config: herd_kafka::DEFAULT_CONFIG,
+        parse: parse_kafka,
+        probes: herd_kafka::probes,
+    },
 ];
 
 fn find(framework: &str) -> anyhow::Result<&'static Framework> {
@@ -80,6 +91,11 @@ pub(crate) fn guess(path: &Path) -> Option<&'static str> {
     })
 }
 
+/// The readiness probes `framework` runs from the scheduler (none for an unknown one).
+pub(crate) fn probes(framework: &str) -> herd_runtime::probes::Probes {
+    find(framework).map(|f| (f.probes)()).unwrap_or_default()
+}
+
 /// Validates `spec`; the error lists every problem with its field and fix.
 pub(crate) fn validate(spec: &ServiceSpec) -> anyhow::Result<()> {
     if let Err(errors) = herd_core::validation::validate(spec) {
@@ -105,5 +121,9 @@ impl herd_testkit::Frameworks for Known {
         origin: &str,
     ) -> Result<ServiceSpec, String> {
         parse(framework, text, format, origin).map_err(|e| format!("{e:#}"))
+    }
+
+    fn probes(&self, framework: &str) -> herd_runtime::probes::Probes {
+        probes(framework)
     }
 }

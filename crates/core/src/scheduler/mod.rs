@@ -58,6 +58,23 @@ pub enum Input {
     Update(TaskStatus),
     /// Time passed (the runtime ticks every second or so).
     Tick,
+    /// A scheduler probe of a task passed (see [`Scheduler::probes_due`]).
+    ProbePassed(TaskId),
+}
+
+/// A task whose readiness waits on a scheduler probe the framework runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    /// The probe's name (`readiness_check.probe`).
+    pub probe: String,
+    /// The task.
+    pub task_id: TaskId,
+    /// Its instance.
+    pub instance: InstanceId,
+    /// Where the instance runs.
+    pub host: String,
+    /// Its ports by name.
+    pub ports: BTreeMap<String, u16>,
 }
 
 /// What to do, in order.
@@ -276,6 +293,7 @@ impl Scheduler {
             Input::Update(status) => self.update(status, now, &mut actions),
             Input::Offers(offers) => self.offers(offers, now, &mut actions),
             Input::Tick => {}
+            Input::ProbePassed(task_id) => self.probe_passed(&task_id, &mut actions),
         }
         self.lost_timers(now, &mut actions);
         self.retire(&mut actions);
@@ -290,6 +308,50 @@ impl Scheduler {
             actions.push(Action::Teardown);
         }
         actions
+    }
+
+    /// Tasks that are RUNNING, wait on a scheduler probe and have not passed it yet.
+    pub fn probes_due(&self) -> Vec<ProbeRequest> {
+        let mut out = Vec::new();
+        for instance in self.state.instances.values() {
+            let (Some(pod), Some(placement)) =
+                (self.state.target.spec.pod(&instance.id.pod), &instance.placement)
+            else {
+                continue;
+            };
+            for (name, record) in &instance.tasks {
+                let probe =
+                    pod.task(name).and_then(|t| t.readiness_check.as_ref()).and_then(|c| c.probe.clone());
+                if let Some(probe) = probe
+                    && record.state == TaskState::TaskRunning
+                    && !record.probe_passed
+                {
+                    out.push(ProbeRequest {
+                        probe,
+                        task_id: record.task_id.clone(),
+                        instance: instance.id.clone(),
+                        host: placement.hostname.clone(),
+                        ports: placement.ports.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn probe_passed(&mut self, task_id: &TaskId, actions: &mut Vec<Action>) {
+        let Some((id, name)) = self.state.find_task(task_id).map(|(i, n)| (i.clone(), n.clone())) else {
+            return;
+        };
+        let Some(record) = self.state.instances.get_mut(&id).and_then(|i| i.tasks.get_mut(&name)) else {
+            return;
+        };
+        if record.probe_passed || record.state != TaskState::TaskRunning {
+            return;
+        }
+        record.probe_passed = true;
+        record.ready = record.check_passed;
+        actions.push(Action::Persist { instances: vec![id], service: false });
     }
 
     /// Instances whose agent has been unreachable longer than the recovery timeout are
@@ -358,13 +420,12 @@ impl Scheduler {
             return;
         };
         let pod_name = instance_id.pod.clone();
-        let goal = self
-            .state
-            .target
-            .spec
-            .pod(&pod_name)
-            .and_then(|p| p.task(&task_name))
-            .map(|t| (t.goal, t.readiness_check.is_some()));
+        let goal = self.state.target.spec.pod(&pod_name).and_then(|p| p.task(&task_name)).map(|t| {
+            let check = t.readiness_check.as_ref();
+            let mesos_check =
+                check.is_some_and(|c| c.command.is_some() || c.http.is_some() || c.tcp.is_some());
+            (t.goal, mesos_check, check.is_some_and(|c| c.probe.is_some()))
+        });
         let plan_tag = self
             .state
             .instances
@@ -397,15 +458,19 @@ impl Scheduler {
         if status.state.is_terminal() {
             self.killing.remove(&status.task_id);
         }
-        let (goal, has_readiness) = goal.unwrap_or((Goal::Running, false));
+        let (goal, has_check, has_probe) = goal.unwrap_or((Goal::Running, false, false));
         // An operator plan's task counts for its step only (above), not for the instance.
         let goal = if plan_tag.is_some() { None } else { Some(goal) };
         if status.state == TaskState::TaskRunning {
-            record.ready = if has_readiness {
-                record.ready || status.check_status.as_ref().is_some_and(check_passed)
-            } else {
-                true
-            };
+            // Readiness is sticky: a task once ready stays so while it runs (records from
+            // before the two flags existed carry only `ready`).
+            let was_ready = record.ready;
+            record.check_passed = was_ready
+                || !has_check
+                || record.check_passed
+                || status.check_status.as_ref().is_some_and(check_passed);
+            record.probe_passed = was_ready || !has_probe || record.probe_passed;
+            record.ready = record.check_passed && record.probe_passed;
         }
         match (goal, status.state) {
             (Some(Goal::Once), TaskState::TaskFinished) if !instance.once_done.contains(&task_name) => {
@@ -740,6 +805,8 @@ impl Scheduler {
                     task_id: task.task_id.clone(),
                     state: TaskState::TaskStaging,
                     ready: false,
+                    check_passed: false,
+                    probe_passed: false,
                     config_id: self.state.target.id.clone(),
                     agent_id: agent_id.clone(),
                 },
@@ -851,6 +918,8 @@ impl Scheduler {
                     task_id: task.task_id.clone(),
                     state: TaskState::TaskStaging,
                     ready: false,
+                    check_passed: false,
+                    probe_passed: false,
                     config_id: step.tag.clone(),
                     agent_id: offer.agent_id.clone(),
                 },

@@ -27,8 +27,15 @@ pub struct TaskRecord {
     pub task_id: TaskId,
     /// Last state Mesos reported (TASK_STAGING until the first update).
     pub state: TaskState,
-    /// Whether the readiness check passed (true at RUNNING when the task has none).
+    /// Whether the task is ready: RUNNING, its readiness check (if any) passed and its
+    /// scheduler probe (if any) passed.
     pub ready: bool,
+    /// Whether the readiness check Mesos runs passed (or there is none).
+    #[serde(default)]
+    pub check_passed: bool,
+    /// Whether the framework's scheduler probe passed (or there is none).
+    #[serde(default)]
+    pub probe_passed: bool,
     /// The target config the task was launched from.
     pub config_id: String,
     /// Where it runs.

@@ -654,3 +654,40 @@ fn a_pod_deployed_in_parallel_updates_serially_with_its_update_strategy() {
     let kills = actions.iter().filter(|a| matches!(a, Action::Kill { .. })).count();
     assert_eq!(kills, 1, "the update rolls one at a time: {actions:#?}");
 }
+
+#[test]
+fn a_scheduler_probe_decides_readiness_with_the_mesos_check() {
+    let text = SPEC.replace(
+        "[[pods.tasks.ports]]\nname = \"http\"\n",
+        "[[pods.tasks.ports]]\nname = \"http\"\n\n[pods.tasks.readiness_check]\ntcp = { port = \"http\" }\nprobe = \"in-sync\"\n",
+    );
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "probe.toml").unwrap();
+    crate::validation::validate(&spec).unwrap();
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let actions = s.step(Input::Offers(vec![offer(1, vec![])]), 1.0);
+    let task = launched_task(&accepted(&actions)[0].1);
+    assert!(s.probes_due().is_empty(), "not running yet");
+    s.step(Input::Update(status(&task, TaskState::TaskRunning)), 2.0);
+    let due = s.probes_due();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].probe.as_str(), due[0].host.as_str()), ("in-sync", "127.0.1.1"));
+    assert!(due[0].ports.contains_key("http"));
+    let record = |s: &Scheduler| s.state().instances[&InstanceId::new("hello", 0)].tasks["server"].clone();
+    assert!(!record(&s).ready, "the TCP check has not passed either");
+    // The probe passes first: still waiting for the TCP check.
+    let persisted = s.step(Input::ProbePassed(task.task_id.clone()), 3.0);
+    assert!(persisted.iter().any(|a| matches!(a, Action::Persist { .. })));
+    assert!(!record(&s).ready && s.probes_due().is_empty());
+    let mut checked = status(&task, TaskState::TaskRunning);
+    checked.check_status = Some(herd_mesos_api::CheckStatusInfo {
+        tcp: Some(herd_mesos_api::TcpCheckStatus { succeeded: Some(true) }),
+        ..herd_mesos_api::CheckStatusInfo::default()
+    });
+    s.step(Input::Update(checked), 4.0);
+    assert!(record(&s).ready, "both passed");
+    // A probe result for a task that is gone changes nothing.
+    assert!(
+        s.step(Input::ProbePassed("gone".into()), 5.0).iter().all(|a| !matches!(a, Action::Persist { .. }))
+    );
+}

@@ -611,6 +611,11 @@ pub struct CheckSpec {
     /// A TCP connect to the named port.
     #[serde(default)]
     pub tcp: Option<TcpCheckSpec>,
+    /// Readiness only: a probe the framework runs from the scheduler (e.g. Kafka's
+    /// `in-sync`: the broker is registered and no partition is under-replicated). The task
+    /// is ready once the probe passes (and the command/http/tcp check, if also set).
+    #[serde(default)]
+    pub probe: Option<String>,
     /// Seconds between checks.
     #[serde(default = "default_interval")]
     pub interval_secs: f64,

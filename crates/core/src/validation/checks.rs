@@ -33,7 +33,15 @@ fn check_one(path: &str, check: &CheckSpec, task: &TaskSpec, health: bool) -> Ve
     .into_iter()
     .flatten()
     .collect();
-    if kinds.len() != 1 {
+    if health && check.probe.is_some() {
+        errors.push(ValidationError::new(
+            format!("{path}.probe"),
+            "a scheduler probe only decides readiness",
+            "move the probe to readiness_check, or use command, http or tcp for health",
+        ));
+    }
+    let probe_alone = !health && kinds.is_empty() && check.probe.is_some();
+    if kinds.len() != 1 && !probe_alone {
         let problem = if kinds.is_empty() {
             "has no probe".to_owned()
         } else {

@@ -102,10 +102,13 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
             args.artifact_cache.clone().unwrap_or_else(|| super::herd_home().join("artifacts")),
         ),
         advertise_host: args.advertise_host.clone(),
+        probes: crate::frameworks::probes(&args.framework),
     };
     let name = config.spec.name.clone();
     let mut service = Service::start(config, store).await?;
     let api = service.api_addr();
+    // First thing once started: tests and wrappers wait for this line.
+    eprintln!("herd run {}: operator API on http://{api} (state in {where_})", args.framework);
     let api_host = if api.ip().is_unspecified() {
         args.advertise_host.clone().unwrap_or_else(|| "127.0.0.1".to_owned())
     } else {
@@ -122,11 +125,6 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
     if let Err(e) = crate::operator::record(&record) {
         tracing::warn!(error = %e, "cannot record the service for herd status/plan/pod");
     }
-    eprintln!(
-        "herd run {}: operator API on http://{} (state in {where_})",
-        args.framework,
-        service.api_addr()
-    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
     tokio::select! {
