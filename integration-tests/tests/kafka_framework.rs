@@ -1,6 +1,7 @@
 //! The Kafka framework on the local cluster (3 agents, 3 brokers), started through
 //! `herd-testkit`'s stack: the brokers come up as one KRaft quorum from the pinned
-//! distribution (served to the agents by the scheduler), and a real client (rdkafka)
+//! distribution (served to the agents by the scheduler); topics are created, listed and
+//! described through the framework's operator API; and a real client (rdkafka)
 //! produces 10,000 messages with acks=all to a topic with replication factor 3 and
 //! min.insync.replicas 2, then consumes every one back, payloads checked; broker-1 is
 //! restarted in place while a producer keeps writing, and every acknowledged message is
@@ -42,6 +43,7 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
         .on_progress(std::sync::Arc::new(|service, plan| eprintln!("{service}: {:?}", plan.status)))
         .spec("kafka", &spec)
         .probes(herd_kafka::probes())
+        .extension(herd_kafka::extension())
         .up()
         .await
         .unwrap();
@@ -56,13 +58,7 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
 
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &bootstrap);
-    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
-    let topic = NewTopic::new("orders", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
-    let created = admin
-        .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    topics_through_the_operator_api(&stack).await;
 
     let producer: FutureProducer = client
         .clone()
@@ -110,6 +106,53 @@ async fn three_brokers_take_and_give_back_ten_thousand_messages() {
     rolling_config_change(&mut stack, &client).await;
     uninstall_leaves_nothing_behind(&stack).await;
     stack.shutdown().await;
+}
+
+/// The brokers with their ids, and topic operations through the framework's operator API:
+/// create (with configs), duplicate and impossible requests refused, list, describe.
+async fn topics_through_the_operator_api(stack: &Stack) {
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    let http = http();
+    let brokers = get_json(&http, &format!("{api}/v1/endpoints/broker")).await;
+    let ids: Vec<u64> = brokers.as_array().unwrap().iter().map(|b| b["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3], "stable broker ids: {brokers}");
+    let post = |body: serde_json::Value| {
+        let http = http.clone();
+        let url = format!("{api}/v1/topics");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let orders = serde_json::json!({ "name": "orders", "partitions": 3, "replication": 3, "configs": { "min.insync.replicas": "2" } });
+    let (status, body) = post(orders.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(orders).await;
+    assert!(status == 409 && body.contains("exists"), "{status} {body}");
+    let (status, body) = post(serde_json::json!({ "name": "wide", "replication": 5 })).await;
+    assert!(status == 400 && body.contains("1..=3"), "{status} {body}");
+    let (status, body) = post(serde_json::json!({ "nmae": "typo" })).await;
+    assert!(status == 400 && body.contains("nmae"), "{status} {body}");
+    let topics = get_json(&http, &format!("{api}/v1/topics")).await;
+    assert!(topics.as_array().unwrap().iter().any(|t| t == "orders"), "{topics}");
+    let described = get_json(&http, &format!("{api}/v1/topics/orders")).await;
+    assert_eq!(described["partitions"].as_array().unwrap().len(), 3, "{described}");
+    assert!(
+        described["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["replicas"].as_array().unwrap().len() == 3)
+    );
+    assert_eq!(described["configs"]["min.insync.replicas"], "2", "{described}");
+    let missing = http.get(format!("{api}/v1/topics/nope")).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
 }
 
 fn http() -> reqwest::Client {

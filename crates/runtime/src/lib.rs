@@ -77,6 +77,8 @@ pub struct RunConfig {
     pub advertise_host: Option<String>,
     /// The readiness probes the framework runs from the scheduler, by name.
     pub probes: probes::Probes,
+    /// Routes the framework adds to the operator API.
+    pub extension: Option<Arc<dyn probes::ApiExtension>>,
 }
 
 /// Why a service cannot run.
@@ -305,6 +307,9 @@ impl Service {
         let mut app = api::router(Arc::clone(&scheduler), commands_tx, Arc::clone(&metrics));
         if let Some(cache) = cache {
             app = app.merge(artifacts::router(cache));
+        }
+        if let Some(extension) = &config.extension {
+            app = app.merge(extension.router(Arc::clone(&scheduler)));
         }
         let api_stop = stop.clone();
         tokio::spawn(async move {

@@ -38,3 +38,10 @@ pub trait Probe: Send + Sync + std::fmt::Debug {
 
 /// The probes a framework provides, by name.
 pub type Probes = BTreeMap<String, Arc<dyn Probe>>;
+
+/// Routes a framework adds to the operator API (Kafka's topics, for instance); they get
+/// the scheduler to read where the instances are.
+pub trait ApiExtension: Send + Sync + std::fmt::Debug {
+    /// The routes.
+    fn router(&self, scheduler: crate::driver::SharedScheduler) -> axum::Router;
+}

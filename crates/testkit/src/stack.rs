@@ -8,7 +8,7 @@ use herd_core::scheduler::plan::{Plan, Status};
 use herd_core::spec::{ServiceSpec, SpecFormat};
 use herd_localmesos::{AgentSpec, ClusterConfig, LocalCluster};
 use herd_mesos_client::{ClientConfig, MasterUrl};
-use herd_runtime::probes::Probes;
+use herd_runtime::probes::{ApiExtension, Probes};
 use herd_runtime::store::{FileStore, StateStore};
 use herd_runtime::{RunConfig, Service};
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,11 +101,23 @@ pub trait Frameworks: Send + Sync {
         format: SpecFormat,
         origin: &str,
     ) -> Result<ServiceSpec, String>;
+    /// Routes the framework adds to the operator API (none by default).
+    fn extension(&self, framework: &str) -> Option<Arc<dyn ApiExtension>> {
+        let _ = framework;
+        None
+    }
     /// The readiness probes the framework runs from the scheduler (none by default).
     fn probes(&self, framework: &str) -> Probes {
         let _ = framework;
         Probes::new()
     }
+}
+
+/// What a framework adds to its schedulers: readiness probes and operator API routes.
+#[derive(Clone, Default)]
+struct Hooks {
+    probes: Probes,
+    extension: Option<Arc<dyn ApiExtension>>,
 }
 
 /// Parses a service's rendered config.
@@ -125,7 +137,7 @@ struct Planned {
     origin: String,
     depends_on: Vec<String>,
     parse: Parser,
-    probes: Probes,
+    hooks: Hooks,
 }
 
 /// How to bring a stack up.
@@ -171,7 +183,7 @@ struct Running {
     service: Option<Service>,
     api: SocketAddr,
     endpoints: Endpoints,
-    probes: Probes,
+    hooks: Hooks,
 }
 
 /// A running stack. Dropping it stops every scheduler at once and the local cluster with
@@ -198,9 +210,9 @@ struct Settings {
 
 impl Settings {
     /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`.
-    async fn start(&self, name: &str, spec: ServiceSpec, probes: Probes) -> Result<Running, StackError> {
+    async fn start(&self, name: &str, spec: ServiceSpec, hooks: Hooks) -> Result<Running, StackError> {
         let start_error = |message: String| StackError::Start { service: name.to_owned(), message };
-        let probes_kept = probes.clone();
+        let kept = hooks.clone();
         let state_dir = self.work_dir.join("services").join(name).join("state");
         let store: Arc<dyn StateStore> = Arc::new(
             FileStore::open(&state_dir)
@@ -217,12 +229,13 @@ impl Settings {
             allow_decommission: false,
             artifact_cache: Some(self.artifact_cache.clone()),
             advertise_host: None,
-            probes,
+            probes: hooks.probes,
+            extension: hooks.extension,
         };
         let service = Service::start(run, store).await.map_err(|e| start_error(e.to_string()))?;
         let api = service.api_addr();
         let endpoints = self.wait_deployed(name, &service).await?;
-        Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints, probes: probes_kept })
+        Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints, hooks: kept })
     }
 
     async fn wait_deployed(&self, name: &str, service: &Service) -> Result<Endpoints, StackError> {
@@ -338,8 +351,8 @@ impl Stack {
                 .await
                 .map_err(|e| StackError::Start { service: service.to_owned(), message: e.to_string() })?;
         }
-        let probes = self.services[index].probes.clone();
-        self.services[index] = self.settings.start(service, spec, probes).await?;
+        let hooks = self.services[index].hooks.clone();
+        self.services[index] = self.settings.start(service, spec, hooks).await?;
         Ok(())
     }
 
@@ -402,7 +415,10 @@ impl StackBuilder {
                 format,
                 origin,
                 depends_on: entry.depends_on.clone(),
-                probes: frameworks.probes(&entry.framework),
+                hooks: Hooks {
+                    probes: frameworks.probes(&entry.framework),
+                    extension: frameworks.extension(&entry.framework),
+                },
                 parse: Arc::new(move |text, format, origin| known.parse(&framework, text, format, origin)),
             });
         }
@@ -419,7 +435,7 @@ impl StackBuilder {
             origin: format!("the config of {name}"),
             depends_on: Vec::new(),
             parse: plain_spec(),
-            probes: Probes::new(),
+            hooks: Hooks::default(),
         });
         self
     }
@@ -434,7 +450,15 @@ impl StackBuilder {
     /// Gives the last added service its framework's readiness probes.
     pub fn probes(mut self, probes: Probes) -> Self {
         if let Some(last) = self.services.last_mut() {
-            last.probes = probes;
+            last.hooks.probes = probes;
+        }
+        self
+    }
+
+    /// Gives the last added service its framework's operator API routes.
+    pub fn extension(mut self, extension: Arc<dyn ApiExtension>) -> Self {
+        if let Some(last) = self.services.last_mut() {
+            last.hooks.extension = Some(extension);
         }
         self
     }
@@ -574,7 +598,7 @@ impl StackBuilder {
         };
         for planned in order {
             let spec = self.render(&planned, &stack)?;
-            stack.services.push(settings.start(&planned.name, spec, planned.probes.clone()).await?);
+            stack.services.push(settings.start(&planned.name, spec, planned.hooks.clone()).await?);
         }
         Ok(stack)
     }

@@ -39,6 +39,7 @@ async fn start_with(
         artifact_cache: None,
         advertise_host: None,
         probes: herd_runtime::probes::Probes::new(),
+        extension: None,
     };
     Service::start(config, store).await.unwrap()
 }

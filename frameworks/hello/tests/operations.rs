@@ -128,6 +128,7 @@ async fn restart_replace_agent_loss_misuse_and_uninstall() {
         artifact_cache: Some(dir.path().join("artifacts")),
         advertise_host: None,
         probes: herd_runtime::probes::Probes::new(),
+        extension: None,
     };
     let mut service = Service::start(run, store).await.unwrap();
     let api = service.api_addr();

@@ -12,6 +12,10 @@
 //! Where to start: [`spec`] (config → service spec) and `server_properties` (the broker's
 //! config template).
 
+mod topics;
+
+pub use topics::Topics;
+
 use base64::Engine;
 use herd_core::spec::{ArtifactSpec, ServiceSpec, SpecFormat};
 use serde::{Deserialize, Serialize};
@@ -143,6 +147,11 @@ pub enum KafkaConfigError {
 /// cluster is under-replicated. A rolling change thus moves to the next broker only once
 /// the restarted one has caught up.
 pub const IN_SYNC: &str = "in-sync";
+
+/// The Kafka framework's operator API routes (topics, brokers).
+pub fn extension() -> std::sync::Arc<dyn herd_runtime::probes::ApiExtension> {
+    std::sync::Arc::new(Topics)
+}
 
 /// The scheduler-side probes of the Kafka framework.
 pub fn probes() -> herd_runtime::probes::Probes {

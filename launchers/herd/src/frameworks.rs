@@ -12,6 +12,7 @@ struct Framework {
     default_config: &'static str,
     parse: fn(&str, SpecFormat, &str) -> anyhow::Result<ServiceSpec>,
     probes: fn() -> herd_runtime::probes::Probes,
+    extension: Option<fn() -> std::sync::Arc<dyn herd_runtime::probes::ApiExtension>>,
 }
 
 fn parse_spec(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
@@ -29,12 +30,14 @@ const FRAMEWORKS: [Framework; 2] = [
         default_config: herd_hello::DEFAULT_CONFIG,
         parse: parse_spec,
         probes: herd_runtime::probes::Probes::new,
+        extension: None,
     },
     Framework {
         name: "kafka",
         default_config: herd_kafka::DEFAULT_CONFIG,
         parse: parse_kafka,
         probes: herd_kafka::probes,
+        extension: Some(herd_kafka::extension),
     },
 ];
 
@@ -96,6 +99,11 @@ pub(crate) fn probes(framework: &str) -> herd_runtime::probes::Probes {
     find(framework).map(|f| (f.probes)()).unwrap_or_default()
 }
 
+/// The operator API routes `framework` adds, if any.
+pub(crate) fn extension(framework: &str) -> Option<std::sync::Arc<dyn herd_runtime::probes::ApiExtension>> {
+    find(framework).ok().and_then(|f| f.extension).map(|make| make())
+}
+
 /// Validates `spec`; the error lists every problem with its field and fix.
 pub(crate) fn validate(spec: &ServiceSpec) -> anyhow::Result<()> {
     if let Err(errors) = herd_core::validation::validate(spec) {
@@ -125,5 +133,9 @@ impl herd_testkit::Frameworks for Known {
 
     fn probes(&self, framework: &str) -> herd_runtime::probes::Probes {
         probes(framework)
+    }
+
+    fn extension(&self, framework: &str) -> Option<std::sync::Arc<dyn herd_runtime::probes::ApiExtension>> {
+        extension(framework)
     }
 }

@@ -120,6 +120,12 @@ impl Operator {
         self.answer(&format!("GET {path}"), response).await
     }
 
+    /// DELETE `path`.
+    pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self.http.delete(format!("{}{path}", self.base)).send().await;
+        self.answer(&format!("DELETE {path}"), response).await
+    }
+
     /// GET another server's `url` (the Mesos master, an agent) as JSON.
     pub(crate) async fn get_url(&self, url: &str) -> anyhow::Result<Value> {
         let response = self.http.get(url).send().await.with_context(|| format!("cannot reach {url}"))?;

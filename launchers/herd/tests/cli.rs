@@ -310,6 +310,8 @@ fn bad_input_is_named_for_every_command() {
             "is its scheduler (herd run) running?",
         ),
         (vec!["endpoints", "ghost"], "give its operator API with --api"),
+        (vec!["topic", "ghost", "list"], "give its operator API with --api"),
+        (vec!["topic", "kafka", "create", "t", "-c", "NOEQUALS"], "is not KEY=VALUE"),
         (vec!["logs", "ghost", "ghost-0-x"], "give its operator API with --api"),
         (vec!["status", "--output", "yaml"], "invalid value 'yaml'"),
         (vec!["config", "validate", "/nonexistent.toml"], "/nonexistent.toml"),

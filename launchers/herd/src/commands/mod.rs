@@ -11,6 +11,7 @@ mod plan;
 mod pod;
 mod run;
 mod status;
+mod topic;
 mod up;
 
 /// How a command prints its result.
@@ -55,6 +56,8 @@ pub(crate) enum Command {
     Run(run::Args),
     /// The services herd runs on this machine and how their deploys stand.
     Status(status::Args),
+    /// A Kafka service's topics: list, create, describe, delete.
+    Topic(topic::Args),
     /// Run a stack of services (on an embedded local cluster unless --master is given).
     Up(up::Args),
 }
@@ -71,6 +74,7 @@ impl Command {
             Self::Plan(args) => plan::exec(args).await,
             Self::Pod(args) => pod::exec(args).await,
             Self::Status(args) => status::exec(args).await,
+            Self::Topic(args) => topic::exec(args).await,
             Self::Up(args) => up::exec(args).await,
             Self::Local(args) => local::exec(args).await,
             Self::Run(args) => run::exec(args).await,

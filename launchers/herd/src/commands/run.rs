@@ -103,6 +103,7 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         ),
         advertise_host: args.advertise_host.clone(),
         probes: crate::frameworks::probes(&args.framework),
+        extension: crate::frameworks::extension(&args.framework),
     };
     let name = config.spec.name.clone();
     let mut service = Service::start(config, store).await?;
