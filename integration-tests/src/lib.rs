@@ -407,6 +407,60 @@ pub async fn start_zookeeper(ip: Ipv4Addr, dir: &Path) -> anyhow::Result<(Daemon
     Ok((zookeeper, port))
 }
 
+/// Starts a single combined KRaft broker + controller from the `kafka` distribution `dist`
+/// on `ip` (its storage formatted first, in `dir`); returns it with its client port. The
+/// caller waits for it with a real client.
+pub async fn spawn_kafka(dist: &Dist, ip: Ipv4Addr, dir: &Path) -> anyhow::Result<(Daemon, u16)> {
+    use base64::Engine as _;
+    let [port, controller_port] = free_ports(ip)?;
+    let properties = dir.join("server.properties");
+    let text = format!(
+        "process.roles=broker,controller\n\
+         node.id=1\n\
+         controller.quorum.voters=1@{ip}:{controller_port}\n\
+         listeners=PLAINTEXT://{ip}:{port},CONTROLLER://{ip}:{controller_port}\n\
+         advertised.listeners=PLAINTEXT://{ip}:{port}\n\
+         inter.broker.listener.name=PLAINTEXT\n\
+         controller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+         log.dirs={}/data\n\
+         num.partitions=1\n\
+         offsets.topic.replication.factor=1\n\
+         transaction.state.log.replication.factor=1\n\
+         transaction.state.log.min.isr=1\n\
+         share.coordinator.state.topic.replication.factor=1\n\
+         share.coordinator.state.topic.min.isr=1\n\
+         group.initial.rebalance.delay.ms=0\n",
+        dir.display()
+    );
+    std::fs::write(&properties, text).with_context(|| format!("write {}", properties.display()))?;
+    // A cluster id is 16 random bytes in URL-safe base64 without padding (22 characters).
+    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+    let mut format = Command::new(java());
+    format
+        .arg(format!("-Dlog4j2.configurationFile={}/config/tools-log4j2.properties", dist.home.display()))
+        .arg("-cp")
+        .arg(dist.classpath("libs"))
+        .arg("kafka.tools.StorageTool")
+        .args(["format", "-t", &cluster_id, "-c"])
+        .arg(&properties);
+    let formatted = run_tool("kafka-storage format", format, Duration::from_secs(120)).await?;
+    anyhow::ensure!(formatted.contains("Formatting metadata directory"), "StorageTool printed {formatted:?}");
+    let mut command = guarded_command(java(), None);
+    command
+        .args(["-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
+        .args(["-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent"])
+        .arg("-Djava.awt.headless=true")
+        .arg(format!("-Dlog4j2.configurationFile={}/config/log4j2.properties", dist.home.display()))
+        .arg(format!("-Dkafka.logs.dir={}/logs", dir.display()))
+        .arg("-cp")
+        .arg(dist.classpath("libs"))
+        .arg("kafka.Kafka")
+        .arg(&properties)
+        .current_dir(dir);
+    Ok((Daemon::spawn("kafka", command, dir)?, port))
+}
+
 /// A command that runs `program` so that it is killed (SIGKILL) if the test process dies
 /// without unwinding: `setpriv --pdeathsig KILL [user switch] -- program`. With `as_user`
 /// (`Some(("nobody", "nogroup"))`) the program runs as that user and group with no

@@ -10,10 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine as _;
-use herd_integration_tests::{
-    Daemon, distribution, free_ports, guarded_command, java, record_floor, run_tool, scratch_dir,
-};
+use herd_integration_tests::{distribution, record_floor, scratch_dir, spawn_kafka};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
@@ -121,58 +118,7 @@ async fn kafka_answers_metadata_and_round_trips_100_messages() {
     let dist = distribution("kafka").await.expect("assemble kafka");
     let scratch = scratch_dir("kafka").unwrap();
     let node = scratch.path();
-    let [port, controller_port] = free_ports(IP).unwrap();
-    let properties = node.join("server.properties");
-    std::fs::write(
-        &properties,
-        format!(
-            "process.roles=broker,controller\n\
-             node.id=1\n\
-             controller.quorum.voters=1@{IP}:{controller_port}\n\
-             listeners=PLAINTEXT://{IP}:{port},CONTROLLER://{IP}:{controller_port}\n\
-             advertised.listeners=PLAINTEXT://{IP}:{port}\n\
-             inter.broker.listener.name=PLAINTEXT\n\
-             controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
-             log.dirs={}/data\n\
-             num.partitions=1\n\
-             offsets.topic.replication.factor=1\n\
-             transaction.state.log.replication.factor=1\n\
-             transaction.state.log.min.isr=1\n\
-             share.coordinator.state.topic.replication.factor=1\n\
-             share.coordinator.state.topic.min.isr=1\n\
-             group.initial.rebalance.delay.ms=0\n",
-            node.display()
-        ),
-    )
-    .unwrap();
-
-    // A cluster id is 16 random bytes in URL-safe base64 without padding (22 characters).
-    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
-    let mut format = std::process::Command::new(java());
-    format
-        .arg(format!("-Dlog4j2.configurationFile={}/config/tools-log4j2.properties", dist.home.display()))
-        .arg("-cp")
-        .arg(dist.classpath("libs"))
-        .arg("kafka.tools.StorageTool")
-        .args(["format", "-t", &cluster_id, "-c"])
-        .arg(&properties);
-    let formatted = run_tool("kafka-storage format", format, Duration::from_secs(120)).await.unwrap();
-    assert!(formatted.contains("Formatting metadata directory"), "StorageTool printed {formatted:?}");
-
-    let mut command = guarded_command(java(), None);
-    command
-        .args(["-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
-        .args(["-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent"])
-        .arg("-Djava.awt.headless=true")
-        .arg(format!("-Dlog4j2.configurationFile={}/config/log4j2.properties", dist.home.display()))
-        .arg(format!("-Dkafka.logs.dir={}/logs", node.display()))
-        .arg("-cp")
-        .arg(dist.classpath("libs"))
-        .arg("kafka.Kafka")
-        .arg(&properties)
-        .current_dir(node);
-    let mut kafka = Daemon::spawn("kafka", command, node).unwrap();
+    let (mut kafka, port) = spawn_kafka(&dist, IP, node).await.unwrap();
     let bootstrap = format!("{IP}:{port}");
 
     let listed = kafka

@@ -16,10 +16,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine as _;
 use herd_integration_tests::{
-    Daemon, compile_java, distribution, free_ports, guarded_command, java, record_floor, run_tool,
-    scratch_dir, start_zookeeper,
+    Daemon, compile_java, distribution, guarded_command, java, record_floor, scratch_dir, spawn_kafka,
+    start_zookeeper,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -127,55 +126,7 @@ async fn samza_job_transforms_messages_between_kafka_topics() {
 
     let kafka_dir = scratch.path().join("kafka");
     std::fs::create_dir_all(&kafka_dir).unwrap();
-    let [kafka_port, controller_port] = free_ports(KAFKA).unwrap();
-    let properties = kafka_dir.join("server.properties");
-    std::fs::write(
-        &properties,
-        format!(
-            "process.roles=broker,controller\n\
-             node.id=1\n\
-             controller.quorum.voters=1@{KAFKA}:{controller_port}\n\
-             listeners=PLAINTEXT://{KAFKA}:{kafka_port},CONTROLLER://{KAFKA}:{controller_port}\n\
-             advertised.listeners=PLAINTEXT://{KAFKA}:{kafka_port}\n\
-             inter.broker.listener.name=PLAINTEXT\n\
-             controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
-             log.dirs={}/data\n\
-             num.partitions=1\n\
-             offsets.topic.replication.factor=1\n\
-             transaction.state.log.replication.factor=1\n\
-             transaction.state.log.min.isr=1\n\
-             share.coordinator.state.topic.replication.factor=1\n\
-             share.coordinator.state.topic.min.isr=1\n\
-             group.initial.rebalance.delay.ms=0\n",
-            kafka_dir.display()
-        ),
-    )
-    .unwrap();
-    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
-    let mut format = std::process::Command::new(java());
-    format
-        .arg(format!(
-            "-Dlog4j2.configurationFile={}/config/tools-log4j2.properties",
-            kafka_dist.home.display()
-        ))
-        .arg("-cp")
-        .arg(kafka_dist.classpath("libs"))
-        .arg("kafka.tools.StorageTool")
-        .args(["format", "-t", &cluster_id, "-c"])
-        .arg(&properties);
-    run_tool("kafka-storage format", format, Duration::from_secs(120)).await.unwrap();
-    let mut command = guarded_command(java(), None);
-    command
-        .args(["-Xms512m", "-Xmx512m"])
-        .arg(format!("-Dlog4j2.configurationFile={}/config/log4j2.properties", kafka_dist.home.display()))
-        .arg(format!("-Dkafka.logs.dir={}/logs", kafka_dir.display()))
-        .arg("-cp")
-        .arg(kafka_dist.classpath("libs"))
-        .arg("kafka.Kafka")
-        .arg(&properties)
-        .current_dir(&kafka_dir);
-    let mut kafka = Daemon::spawn("kafka", command, &kafka_dir).unwrap();
+    let (mut kafka, kafka_port) = spawn_kafka(&kafka_dist, KAFKA, &kafka_dir).await.unwrap();
     let bootstrap = format!("{KAFKA}:{kafka_port}");
     kafka
         .wait_until("a metadata request lists the broker", Duration::from_secs(120), || {

@@ -31,6 +31,32 @@ pub(crate) fn herd_home() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(".herd"))
 }
 
+/// The service a command acts on, and how to reach and print it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServiceArgs {
+    /// The service (as `herd run` or `herd up` named it), e.g. hello.
+    service: String,
+    /// The service's operator API, http://HOST:PORT (default: the one recorded).
+    #[arg(long, env = "HERD_API", global = true)]
+    api: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    output: Output,
+}
+
+impl ServiceArgs {
+    /// A client of the service's operator API.
+    pub(crate) fn operator(&self) -> anyhow::Result<crate::operator::Operator> {
+        let api = crate::operator::api_of(&self.service, self.api.as_deref())?;
+        crate::operator::Operator::new(&self.service, api)
+    }
+
+    /// Whether JSON is wanted.
+    pub(crate) fn json(&self) -> bool {
+        matches!(self.output, Output::Json)
+    }
+}
+
 /// Every subcommand.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {

@@ -1,24 +1,17 @@
 //! `herd plan SVC [list|show|start|stop|pause|resume|force|restart]`: a service's plans
 //! through its operator API (`/v1/plans`).
 
-use crate::operator::{Operator, api_of};
 use anyhow::bail;
 use serde_json::{Value, json};
 
 /// Arguments of `herd plan`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The service (as `herd run` named it), e.g. hello.
-    service: String,
+    #[command(flatten)]
+    target: super::ServiceArgs,
     /// What to do (default: show the deploy plan).
     #[command(subcommand)]
     action: Option<Action>,
-    /// The service's operator API, http://HOST:PORT (default: the one `herd run` recorded).
-    #[arg(long, env = "HERD_API", global = true)]
-    api: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = super::Output::Text, global = true)]
-    output: super::Output,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -112,9 +105,8 @@ pub(crate) fn render(plan: &Value) -> String {
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
-    let api = api_of(&args.service, args.api.as_deref())?;
-    let operator = Operator::new(&args.service, api)?;
-    let json_out = matches!(args.output, super::Output::Json);
+    let operator = args.target.operator()?;
+    let json_out = args.target.json();
     let action = args.action.unwrap_or(Action::Show { plan: "deploy".to_owned() });
     let (path, body, done) = match action {
         Action::List => {

@@ -1,23 +1,16 @@
 //! `herd pod SVC [list|status|restart|replace] [POD]`: a service's pod instances through
 //! its operator API (`/v1/pods`).
 
-use crate::operator::{Operator, api_of};
 use serde_json::Value;
 
 /// Arguments of `herd pod`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The service (as `herd run` named it), e.g. hello.
-    service: String,
+    #[command(flatten)]
+    target: super::ServiceArgs,
     /// What to do (default: list).
     #[command(subcommand)]
     action: Option<Action>,
-    /// The service's operator API, http://HOST:PORT (default: the one `herd run` recorded).
-    #[arg(long, env = "HERD_API", global = true)]
-    api: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = super::Output::Text, global = true)]
-    output: super::Output,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -63,9 +56,8 @@ fn render(pod: &Value) -> String {
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
-    let api = api_of(&args.service, args.api.as_deref())?;
-    let operator = Operator::new(&args.service, api)?;
-    let json_out = matches!(args.output, super::Output::Json);
+    let operator = args.target.operator()?;
+    let json_out = args.target.json();
     let print = |value: &Value, text: String| -> anyhow::Result<()> {
         if json_out {
             println!("{}", serde_json::to_string_pretty(value)?);

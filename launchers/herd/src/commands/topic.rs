@@ -1,23 +1,16 @@
 //! `herd topic SVC [list|create|describe|delete]`: a Kafka service's topics, through its
 //! operator API (which speaks the Kafka admin protocol to the brokers).
 
-use crate::operator::{Operator, api_of};
 use serde_json::{Value, json};
 
 /// Arguments of `herd topic`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The Kafka service (as `herd run` or `herd up` named it), e.g. kafka.
-    service: String,
+    #[command(flatten)]
+    target: super::ServiceArgs,
     /// What to do (default: list).
     #[command(subcommand)]
     action: Option<Action>,
-    /// The service's operator API, http://HOST:PORT (default: the one recorded).
-    #[arg(long, env = "HERD_API", global = true)]
-    api: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = super::Output::Text, global = true)]
-    output: super::Output,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -58,9 +51,8 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
-    let api = api_of(&args.service, args.api.as_deref())?;
-    let operator = Operator::new(&args.service, api)?;
-    let json_out = matches!(args.output, super::Output::Json);
+    let operator = args.target.operator()?;
+    let json_out = args.target.json();
     let (answer, text) = match args.action.unwrap_or(Action::List) {
         Action::List => {
             let topics = operator.get("/v1/topics").await?;
