@@ -116,6 +116,12 @@ async fn topics_through_the_operator_api(stack: &Stack) {
     let brokers = get_json(&http, &format!("{api}/v1/endpoints/broker")).await;
     let ids: Vec<u64> = brokers.as_array().unwrap().iter().map(|b| b["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [1, 2, 3], "stable broker ids: {brokers}");
+    let endpoints = get_json(&http, &format!("{api}/v1/endpoints")).await;
+    assert_eq!(
+        endpoints["broker-broker"]["primary"], true,
+        "the bootstrap servers are the main endpoint: {endpoints}"
+    );
+    assert_eq!(endpoints["broker-controller"]["primary"], false, "{endpoints}");
     let post = |body: serde_json::Value| {
         let http = http.clone();
         let url = format!("{api}/v1/topics");

@@ -213,9 +213,16 @@ async fn pod(State(s): State<SharedScheduler>, Path(name): Path<String>) -> Resp
 }
 
 async fn endpoints(State(s): State<SharedScheduler>) -> Json<Value> {
-    let all = crate::endpoints(&lock(&s));
+    let s = lock(&s);
+    let primary = crate::primary_endpoint(&s);
+    let all = crate::endpoints(&s);
     Json(Value::Object(
-        all.into_iter().map(|(name, addresses)| (name, json!({ "address": addresses }))).collect(),
+        all.into_iter()
+            .map(|(name, addresses)| {
+                let main = primary.as_deref() == Some(name.as_str());
+                (name, json!({ "address": addresses, "primary": main }))
+            })
+            .collect(),
     ))
 }
 

@@ -356,7 +356,7 @@ pub fn spec(config: &KafkaConfig, origin: &str) -> Result<ServiceSpec, KafkaConf
                 "cpus": config.broker.cpus,
                 "mem_mb": config.broker.mem_mb,
                 "ports": [
-                    { "name": "broker", "port": config.broker.port },
+                    { "name": "broker", "port": config.broker.port, "primary": true },
                     { "name": "controller", "port": config.broker.controller_port },
                 ],
                 "configs": [{ "name": "server", "dest": "server.properties", "template": server_properties(config) }],

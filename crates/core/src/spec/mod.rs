@@ -577,6 +577,10 @@ pub struct PortSpec {
     /// Environment variable carrying the port (default `PORT_<NAME>`).
     #[serde(default)]
     pub env: Option<String>,
+    /// The service's main endpoint (Kafka's client listener): `herd endpoints SVC` prints
+    /// its addresses as one comma-separated line. At most one port of a service.
+    #[serde(default)]
+    pub primary: bool,
 }
 
 impl PortSpec {

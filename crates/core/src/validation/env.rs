@@ -98,6 +98,7 @@ mod tests {
             name: "other".to_owned(),
             port: 0,
             env: Some("PORT_WEB".to_owned()),
+            primary: false,
         });
         assert_one(
             check(&spec),

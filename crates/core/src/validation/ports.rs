@@ -9,7 +9,22 @@ use std::collections::BTreeMap;
 
 /// Checks every pod type's ports.
 pub(super) fn check(spec: &ServiceSpec) -> Vec<ValidationError> {
-    spec.pods.iter().flat_map(check_pod).collect()
+    let mut errors: Vec<ValidationError> = spec.pods.iter().flat_map(check_pod).collect();
+    let primary: Vec<String> = spec
+        .pods
+        .iter()
+        .flat_map(|pod| pod.tasks.iter().flat_map(move |t| t.ports.iter().map(move |p| (pod, t, p))))
+        .filter(|(_, _, p)| p.primary)
+        .map(|(pod, t, p)| format!("pods[{}].tasks[{}].ports[{}]", pod.name, t.name, p.name))
+        .collect();
+    if primary.len() > 1 {
+        errors.push(ValidationError::new(
+            primary[1].clone(),
+            format!("is primary, and so is {}", primary[0]),
+            "mark one port of the service primary (its main endpoint)",
+        ));
+    }
+    errors
 }
 
 fn check_pod(pod: &PodSpec) -> Vec<ValidationError> {
@@ -91,7 +106,7 @@ mod tests {
     use crate::validation::test_support::{assert_one, base, task};
 
     fn port(name: &str, number: u16) -> PortSpec {
-        PortSpec { name: name.to_owned(), port: number, env: None }
+        PortSpec { name: name.to_owned(), port: number, env: None, primary: false }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `herd endpoints SVC [NAME]`: where a service's ports are (`/v1/endpoints`): every
-//! endpoint with its addresses, or one endpoint's addresses as one comma-separated line
-//! (what clients take as bootstrap servers or contact points).
+//! `herd endpoints SVC [NAME]`: where a service's ports are (`/v1/endpoints`): the main
+//! endpoint's addresses as one comma-separated line (what clients take as bootstrap servers
+//! or contact points) when the service marks one, else every endpoint with its addresses;
+//! with NAME, that endpoint's line.
 
 use crate::operator::{Operator, api_of};
 use anyhow::bail;
@@ -42,8 +43,15 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
         (super::Output::Json, _) => println!("{}", serde_json::to_string_pretty(&shown)?),
         (super::Output::Text, Some(name)) => println!("{}", addresses(&shown[name]).join(",")),
         (super::Output::Text, None) => {
-            for (name, e) in shown.as_object().into_iter().flatten() {
-                println!("{name}: {}", addresses(e).join(","));
+            let primary = shown.as_object().into_iter().flatten().find(|(_, e)| e["primary"] == true);
+            match primary {
+                // The main endpoint (Kafka's bootstrap servers): one line, ready to paste.
+                Some((_, e)) => println!("{}", addresses(e).join(",")),
+                None => {
+                    for (name, e) in shown.as_object().into_iter().flatten() {
+                        println!("{name}: {}", addresses(e).join(","));
+                    }
+                }
             }
         }
     }
