@@ -323,3 +323,147 @@ async fn uninstall_leaves_nothing_behind(stack: &Stack) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// The pod's broker task as the operator API shows it: (agent, task id, launch number).
+async fn broker_task(http: &reqwest::Client, api: &str, pod: &str) -> (String, String, u32, bool) {
+    let p = get_json(http, &format!("{api}/v1/pods/{pod}")).await;
+    let task = &p["tasks"][0];
+    let id = task["id"].as_str().unwrap_or_default().to_owned();
+    let launch = id.rsplit("__").next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let up = task["state"] == "TASK_RUNNING" && task["ready"] == true;
+    (p["agent"].as_str().unwrap_or_default().to_owned(), id, launch, up)
+}
+
+/// Four agents, three brokers: broker-2 is replaced onto the free agent (new volume, same
+/// broker id) and the data is re-replicated to it; then the scheduler is killed in the
+/// middle of a rolling config change and started again: the change completes and no
+/// broker is restarted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_broker_gets_its_data_back_and_a_killed_scheduler_finishes_the_rollout() {
+    let spec = herd_kafka::parse(&small_config(), SpecFormat::Toml, "kafka-test.toml").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut stack = Stack::builder("kafka-replace")
+        .cluster(ClusterSection { agents: 4, cpus: 2.0, mem_mb: 2048.0, disk_mb: 4096.0, agent_ip_block: 32 })
+        .work_dir(work.path())
+        .artifact_cache(&herd_integration_tests::test_cache().join("artifacts"))
+        .ready_timeout(Duration::from_secs(300))
+        .spec("kafka", &spec)
+        .probes(herd_kafka::probes())
+        .extension(herd_kafka::extension())
+        .up()
+        .await
+        .unwrap();
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    let http = http();
+    let bootstrap = stack.endpoints("kafka").unwrap().joined("broker-broker");
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &bootstrap);
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let topic = NewTopic::new("data", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    assert!(admin.create_topics([&topic], &options).await.unwrap().iter().all(Result::is_ok));
+    let producer: FutureProducer = client.clone().set("acks", "all").create().unwrap();
+    let deliveries: Vec<_> = (0..1000)
+        .map(|i| {
+            let payload = format!("data-{i}");
+            producer
+                .send_result(FutureRecord::to("data").key(&payload).payload(&payload))
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    for d in deliveries {
+        d.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+
+    // Replace broker-2: it moves to the fourth agent and is ready only once in sync again.
+    let (old_agent, _, _, _) = broker_task(&http, &api, "broker-2").await;
+    assert_eq!(
+        http.post(format!("{api}/v1/pods/broker-2/replace")).send().await.unwrap().status().as_u16(),
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let new_agent = loop {
+        let (agent, _, _, up) = broker_task(&http, &api, "broker-2").await;
+        if up && !agent.is_empty() && agent != old_agent {
+            break agent;
+        }
+        assert!(Instant::now() < deadline, "broker-2 was not replaced");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let described = get_json(&http, &format!("{api}/v1/topics/data")).await;
+    for p in described["partitions"].as_array().unwrap() {
+        assert_eq!(p["isr"].as_array().unwrap().len(), 3, "re-replicated to the new broker-2: {described}");
+    }
+    let brokers = get_json(&http, &format!("{api}/v1/endpoints/broker")).await;
+    let third = brokers.as_array().unwrap().iter().find(|b| b["id"] == 3).unwrap().clone();
+    assert_eq!(third["host"], new_agent.as_str(), "the same broker id on the new agent: {brokers}");
+    // Read everything back through the brokers as they are now.
+    let now: Vec<String> = brokers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{}:{}", b["host"].as_str().unwrap(), b["port"]))
+        .collect();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", now.join(","))
+        .set("group.id", "herd-replace")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["data"]).unwrap();
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < 1000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await.expect("all data back") {
+            Ok(m) => {
+                seen.insert(std::str::from_utf8(m.payload().unwrap()).unwrap().to_owned());
+            }
+            // Transient (a broker reconnecting): the consumer goes on by itself.
+            Err(e) => eprintln!("consumer: {e}"),
+        }
+    }
+
+    // A rolling change, the scheduler killed once the first broker is done, started again.
+    let before: Vec<u32> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            v.push(broker_task(&http, &api, &format!("broker-{i}")).await.2);
+        }
+        v
+    };
+    let config =
+        small_config().replace("\"log.retention.hours\" = \"168\"", "\"log.retention.ms\" = \"7200000\"");
+    let changed = herd_kafka::parse(&config, SpecFormat::Toml, "kafka-test.toml").unwrap();
+    stack
+        .reconfigure_until("kafka", changed.clone(), |plan| {
+            plan.phases
+                .iter()
+                .flat_map(|p| &p.steps)
+                .any(|s| s.status == herd_core::scheduler::plan::Status::Complete)
+        })
+        .await
+        .unwrap();
+    stack.kill("kafka").unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.restart("kafka", changed).await.unwrap();
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    for (i, launch) in before.iter().enumerate() {
+        let (_, id, now, up) = broker_task(&http, &api, &format!("broker-{i}")).await;
+        assert!(up, "broker-{i} runs: {id}");
+        assert_eq!(now, launch + 1, "broker-{i} was restarted exactly once for the change: {id}");
+    }
+    // A client that knows the brokers as they are now (broker 3 moved).
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", now.join(",")).create().unwrap();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    for id in 1..=3 {
+        let described = admin.describe_configs(&[ResourceSpecifier::Broker(id)], &options).await.unwrap();
+        let resource = described.into_iter().next().unwrap().unwrap();
+        let value = resource.get("log.retention.ms").and_then(|e| e.value.clone());
+        assert_eq!(value.as_deref(), Some("7200000"), "broker {id}");
+    }
+    stack.shutdown().await;
+}

@@ -210,7 +210,13 @@ struct Settings {
 
 impl Settings {
     /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`.
-    async fn start(&self, name: &str, spec: ServiceSpec, hooks: Hooks) -> Result<Running, StackError> {
+    async fn start(
+        &self,
+        name: &str,
+        spec: ServiceSpec,
+        hooks: Hooks,
+        until: Option<&(dyn Fn(&Plan) -> bool + Sync)>,
+    ) -> Result<Running, StackError> {
         let start_error = |message: String| StackError::Start { service: name.to_owned(), message };
         let kept = hooks.clone();
         let state_dir = self.work_dir.join("services").join(name).join("state");
@@ -234,11 +240,16 @@ impl Settings {
         };
         let service = Service::start(run, store).await.map_err(|e| start_error(e.to_string()))?;
         let api = service.api_addr();
-        let endpoints = self.wait_deployed(name, &service).await?;
+        let endpoints = self.wait_deployed(name, &service, until).await?;
         Ok(Running { name: name.to_owned(), service: Some(service), api, endpoints, hooks: kept })
     }
 
-    async fn wait_deployed(&self, name: &str, service: &Service) -> Result<Endpoints, StackError> {
+    async fn wait_deployed(
+        &self,
+        name: &str,
+        service: &Service,
+        until: Option<&(dyn Fn(&Plan) -> bool + Sync)>,
+    ) -> Result<Endpoints, StackError> {
         let deadline = Instant::now() + self.ready_timeout;
         let scheduler = service.scheduler();
         let mut last: Option<Plan> = None;
@@ -253,7 +264,7 @@ impl Settings {
                 }
                 last = Some(plan.clone());
             }
-            if plan.status == Status::Complete {
+            if plan.status == Status::Complete || until.is_some_and(|until| until(&plan)) {
                 return Ok(Endpoints(endpoints));
             }
             if Instant::now() > deadline {
@@ -341,6 +352,17 @@ impl Stack {
     /// would roll out with `herd run --config`) and waits until the change has rolled
     /// through (its deploy plan complete again).
     pub async fn reconfigure(&mut self, service: &str, spec: ServiceSpec) -> Result<(), StackError> {
+        self.reconfigure_until(service, spec, |_| false).await
+    }
+
+    /// Like [`Stack::reconfigure`], but returns as soon as `until` holds for the deploy plan
+    /// (to act in the middle of a rollout, e.g. [`Stack::kill`] the scheduler).
+    pub async fn reconfigure_until(
+        &mut self,
+        service: &str,
+        spec: ServiceSpec,
+        until: impl Fn(&Plan) -> bool + Sync,
+    ) -> Result<(), StackError> {
         let index = self
             .services
             .iter()
@@ -352,8 +374,26 @@ impl Stack {
                 .map_err(|e| StackError::Start { service: service.to_owned(), message: e.to_string() })?;
         }
         let hooks = self.services[index].hooks.clone();
-        self.services[index] = self.settings.start(service, spec, hooks).await?;
+        self.services[index] = self.settings.start(service, spec, hooks, Some(&until)).await?;
         Ok(())
+    }
+
+    /// Kills a service's scheduler where it is, like a SIGKILL (its tasks keep running; its
+    /// state is what it persisted).
+    pub fn kill(&mut self, service: &str) -> Result<(), StackError> {
+        let running = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == service)
+            .ok_or_else(|| StackError::NoSuchService(service.to_owned()))?;
+        drop(running.service.take());
+        Ok(())
+    }
+
+    /// Starts a killed (or stopped) service's scheduler again with `spec`, and waits until
+    /// its deploy plan is complete.
+    pub async fn restart(&mut self, service: &str, spec: ServiceSpec) -> Result<(), StackError> {
+        self.reconfigure(service, spec).await
     }
 
     /// Stops the schedulers gracefully, in reverse order (their state stays; tasks keep
@@ -598,7 +638,7 @@ impl StackBuilder {
         };
         for planned in order {
             let spec = self.render(&planned, &stack)?;
-            stack.services.push(settings.start(&planned.name, spec, planned.hooks.clone()).await?);
+            stack.services.push(settings.start(&planned.name, spec, planned.hooks.clone(), None).await?);
         }
         Ok(stack)
     }
