@@ -55,7 +55,11 @@ pub fn endpoints(scheduler: &Scheduler) -> std::collections::BTreeMap<String, Ve
 /// The service's main endpoint (the port marked `primary`), as `<pod>-<port>`.
 pub fn primary_endpoint(scheduler: &Scheduler) -> Option<String> {
     scheduler.state().target.spec.pods.iter().find_map(|pod| {
-        pod.tasks.iter().flat_map(|t| &t.ports).find(|p| p.primary).map(|p| format!("{}-{}", pod.name, p.name))
+        pod.tasks
+            .iter()
+            .flat_map(|t| &t.ports)
+            .find(|p| p.primary)
+            .map(|p| format!("{}-{}", pod.name, p.name))
     })
 }
 
