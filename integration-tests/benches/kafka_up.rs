@@ -65,6 +65,7 @@ async fn herd_up(run: usize) -> Duration {
             mem_mb: 2048.0,
             disk_mb: 4096.0,
             agent_ip_block: block,
+            racks: Vec::new(),
         })
         .work_dir(work.path())
         .artifact_cache(&herd_integration_tests::test_cache().join("artifacts"))

@@ -32,11 +32,20 @@ fn small_config() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_take_and_give_back_ten_thousand_messages() {
-    let spec = herd_kafka::parse(&small_config(), SpecFormat::Toml, "kafka-test.toml").unwrap();
+    // Each agent is on its own rack: each broker says so (rack-aware replica placement).
+    let racked = small_config().replace("# rack_attribute = \"rack\"", "rack_attribute = \"rack\"");
+    let spec = herd_kafka::parse(&racked, SpecFormat::Toml, "kafka-test.toml").unwrap();
     let work = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut stack = Stack::builder("kafka-test")
-        .cluster(ClusterSection { agents: 3, cpus: 2.0, mem_mb: 2048.0, disk_mb: 4096.0, agent_ip_block: 31 })
+        .cluster(ClusterSection {
+            agents: 3,
+            cpus: 2.0,
+            mem_mb: 2048.0,
+            disk_mb: 4096.0,
+            agent_ip_block: 31,
+            racks: vec!["r1".into(), "r2".into(), "r3".into()],
+        })
         .work_dir(work.path())
         .artifact_cache(&herd_integration_tests::test_cache().join("artifacts"))
         .ready_timeout(Duration::from_secs(300))
@@ -259,8 +268,9 @@ async fn restart_broker_while_producing(stack: &Stack, client: &ClientConfig) {
 /// A config change (`log.retention.ms`) rolls through the brokers one at a time (the master
 /// never shows fewer than two running) and reaches every broker (describe configs).
 async fn rolling_config_change(stack: &mut Stack, client: &ClientConfig) {
-    let config =
-        small_config().replace("\"log.retention.hours\" = \"168\"", "\"log.retention.ms\" = \"3600000\"");
+    let config = small_config()
+        .replace("# rack_attribute = \"rack\"", "rack_attribute = \"rack\"")
+        .replace("\"log.retention.hours\" = \"168\"", "\"log.retention.ms\" = \"3600000\"");
     let spec = herd_kafka::parse(&config, SpecFormat::Toml, "kafka-test.toml").unwrap();
     let master = stack.master_url().to_owned();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -284,6 +294,14 @@ async fn rolling_config_change(stack: &mut Stack, client: &ClientConfig) {
     eprintln!("config change rolled through 3 brokers in {:.1?}", rolling.elapsed());
     assert_eq!(fewest, 2, "one broker down at a time, and one at least was restarted");
     let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let api = format!("http://{}", stack.api("kafka").unwrap());
+    let brokers = get_json(&http(), &format!("{api}/v1/endpoints/broker")).await;
+    let racks_by_id: std::collections::BTreeMap<i32, String> = brokers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (i32::try_from(b["id"].as_i64().unwrap()).unwrap(), b["host"].as_str().unwrap().to_owned()))
+        .collect();
     // One broker per request: each broker answers for its own config.
     for id in 1..=3 {
         let described =
@@ -291,6 +309,10 @@ async fn rolling_config_change(stack: &mut Stack, client: &ClientConfig) {
         let resource = described.into_iter().next().unwrap().unwrap();
         let value = resource.get("log.retention.ms").and_then(|e| e.value.clone());
         assert_eq!(value.as_deref(), Some("3600000"), "broker {id}");
+        // Agent n (127.0.31.n) is on rack rn.
+        let host = racks_by_id.get(&id).cloned().unwrap_or_default();
+        let rack = resource.get("broker.rack").and_then(|e| e.value.clone());
+        assert_eq!(rack, Some(format!("r{}", host.rsplit('.').next().unwrap())), "broker {id} on {host}");
     }
 }
 
@@ -343,7 +365,14 @@ async fn a_replaced_broker_gets_its_data_back_and_a_killed_scheduler_finishes_th
     let spec = herd_kafka::parse(&small_config(), SpecFormat::Toml, "kafka-test.toml").unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut stack = Stack::builder("kafka-replace")
-        .cluster(ClusterSection { agents: 4, cpus: 2.0, mem_mb: 2048.0, disk_mb: 4096.0, agent_ip_block: 32 })
+        .cluster(ClusterSection {
+            agents: 4,
+            cpus: 2.0,
+            mem_mb: 2048.0,
+            disk_mb: 4096.0,
+            agent_ip_block: 32,
+            racks: Vec::new(),
+        })
         .work_dir(work.path())
         .artifact_cache(&herd_integration_tests::test_cache().join("artifacts"))
         .ready_timeout(Duration::from_secs(300))

@@ -51,4 +51,8 @@ pub struct Placement {
     pub volumes: Vec<Resource>,
     /// Port name → port number.
     pub ports: BTreeMap<String, u16>,
+    /// The agent's attributes when the instance was placed (for attribute constraints
+    /// against the other instances, and `{{ attributes.x }}` in templates).
+    #[serde(default)]
+    pub attributes: Vec<herd_mesos_api::Attribute>,
 }

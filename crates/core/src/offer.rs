@@ -307,6 +307,7 @@ fn first_launch(req: &Request<'_>, offer: &Offer) -> Result<Assignment, Rejectio
         reserved: strip(&reserve),
         volumes: strip(&volumes),
         ports,
+        attributes: offer.attributes.clone(),
     };
     Ok(Assignment {
         placement,

@@ -18,6 +18,7 @@
 //! | `params` | operator plan parameters |
 //! | `instances` | pod type name → list, ordered by index, of `{index, name, host, ports, placed}` for every instance of every pod type; an instance not placed yet has `placed = false`, an empty `host` and empty `ports` |
 //! | `instance_count` | pod type name → number of instances (placed or not) |
+//! | `attributes` | the agent's attributes as text: `{% if attributes.rack is defined %}broker.rack={{ attributes.rack }}{% endif %}` |
 //!
 //! Helpers besides minijinja's builtin filters (`join`, `map`, `selectattr`, `length`,
 //! `default`, `tojson`...):
@@ -107,6 +108,8 @@ pub struct TemplateContext {
     pub params: BTreeMap<String, String>,
     /// Pod type name → every instance of that type, ordered by index.
     pub instances: BTreeMap<String, Vec<InstanceAddress>>,
+    /// The attributes of the agent the instance runs on (`rack`, `zone`...), as text.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// Top-level names templates see, in declaration order (for error messages).
@@ -124,6 +127,7 @@ const TOP_LEVEL: &[&str] = &[
     "params",
     "instances",
     "instance_count",
+    "attributes",
 ];
 
 /// What templates are rendered with: the context plus derived values.
@@ -585,6 +589,7 @@ mod tests {
             env: [("JAVA_HOME".to_owned(), "/opt/jdk".to_owned())].into(),
             params: [("HEAP".to_owned(), "2g".to_owned())].into(),
             instances,
+            attributes: [("rack".to_owned(), "r2".to_owned())].into(),
         }
     }
 
@@ -625,7 +630,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "t line 3: undefined value `portz.http` (available: service, role, pod, index, instance, task, \
-             host, hostname, ports, env, params, instances, instance_count)"
+             host, hostname, ports, env, params, instances, instance_count, attributes)"
         );
         let err = render("{{ hots }}").unwrap_err();
         assert!(err.message.starts_with("undefined value `hots` (available: service,"), "{err}");

@@ -48,6 +48,7 @@ fn launch(spec: &ServiceSpec) -> Result<Vec<String>, String> {
             reserved: Vec::new(),
             volumes: Vec::new(),
             ports: BTreeMap::new(),
+            attributes: Vec::new(),
         },
         operations: Vec::new(),
         executor_resources: Vec::new(),

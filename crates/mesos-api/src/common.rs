@@ -285,6 +285,20 @@ pub struct Attribute {
     pub text: Option<Text>,
 }
 
+impl Attribute {
+    /// A text attribute, e.g. `rack:r1`.
+    pub fn text(name: &str, value: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: ValueType::Text,
+            scalar: None,
+            ranges: None,
+            set: None,
+            text: Some(Text { value: value.to_owned() }),
+        }
+    }
+}
+
 /// `Filters`: how long declined resources stay away.
 #[serde_as]
 #[serde_with::skip_serializing_none]

@@ -52,6 +52,9 @@ pub struct ClusterSection {
     /// The `x` of the agents' `127.0.x.y` addresses.
     #[serde(default = "default_block")]
     pub agent_ip_block: u8,
+    /// Racks: agent `i` gets the attribute `rack:<racks[i % len]>` (none when empty).
+    #[serde(default)]
+    pub racks: Vec<String>,
 }
 
 fn default_agents() -> usize {
@@ -78,6 +81,7 @@ impl Default for ClusterSection {
             mem_mb: default_mem(),
             disk_mb: default_disk(),
             agent_ip_block: default_block(),
+            racks: Vec::new(),
         }
     }
 }

@@ -603,15 +603,18 @@ impl StackBuilder {
             None => {
                 let mut config = ClusterConfig::new(work_dir.join("cluster"), self.cluster.agents);
                 config.agent_ip_block = self.cluster.agent_ip_block;
-                config.agents = vec![
-                    AgentSpec {
+                config.agents = (0..self.cluster.agents)
+                    .map(|i| AgentSpec {
                         cpus: self.cluster.cpus,
                         mem: self.cluster.mem_mb,
                         disk: self.cluster.disk_mb,
+                        attributes: match self.cluster.racks.as_slice() {
+                            [] => Vec::new(),
+                            racks => vec![herd_mesos_api::Attribute::text("rack", &racks[i % racks.len()])],
+                        },
                         ..AgentSpec::default()
-                    };
-                    self.cluster.agents
-                ];
+                    })
+                    .collect();
                 Some(LocalCluster::start(config).await.map_err(|e| StackError::Cluster(e.to_string()))?)
             }
         };

@@ -84,6 +84,10 @@ pub struct BrokerConfig {
     /// server.properties overrides (win over herd's defaults).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// The agent attribute that names a broker's rack (`broker.rack`, for rack-aware
+    /// replica placement), e.g. `rack`; brokers on agents without it get no rack.
+    #[serde(default)]
+    pub rack_attribute: Option<String>,
 }
 
 fn default_cpus() -> f64 {
@@ -114,6 +118,7 @@ impl Default for BrokerConfig {
             port: 0,
             controller_port: 0,
             properties: BTreeMap::new(),
+            rack_attribute: None,
         }
     }
 }
@@ -261,6 +266,10 @@ fn server_properties(config: &KafkaConfig) -> String {
     let mut out = String::from("# Rendered by herd for {{ instance }} (broker id {{ index + 1 }}).\n");
     for (k, v) in props {
         out += &format!("{k}={v}\n");
+    }
+    if let Some(attribute) = &config.broker.rack_attribute {
+        let value = format!("attributes[{}]", serde_json::Value::String(attribute.clone()));
+        out += &format!("{{% if {value} is defined %}}broker.rack={{{{ {value} }}}}\n{{% endif %}}");
     }
     out
 }

@@ -201,6 +201,11 @@ fn build_task(
         env: env.clone(),
         params: input.params.clone(),
         instances: input.addresses.clone(),
+        attributes: placement
+            .attributes
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), crate::placement::attribute_text(a)?.into_owned())))
+            .collect(),
     };
     let path = |what: String| format!("pods[{}].tasks[{}].{what}", input.pod.name, task.name);
     for (key, value) in &task.env {

@@ -634,7 +634,7 @@ impl Scheduler {
             .values()
             .filter(|i| i.id.pod == pod && &i.id != except)
             .filter_map(|i| i.placement.as_ref())
-            .map(|p| AgentView { hostname: &p.hostname, attributes: &[] })
+            .map(|p| AgentView { hostname: &p.hostname, attributes: &p.attributes })
             .collect();
         PlacementIndex::from_placed(&views)
     }

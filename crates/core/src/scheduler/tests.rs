@@ -691,3 +691,36 @@ fn a_scheduler_probe_decides_readiness_with_the_mesos_check() {
         s.step(Input::ProbePassed("gone".into()), 5.0).iter().all(|a| !matches!(a, Action::Persist { .. }))
     );
 }
+
+#[test]
+fn attribute_constraints_see_where_the_other_instances_are_and_templates_see_the_rack() {
+    let text = SPEC
+        .replace("placement = [\"hostname:UNIQUE\"]", "placement = [\"rack:UNIQUE\"]")
+        .replace("count = 3", "count = 2")
+        .replace(
+            "command = \"echo started >> data/starts; exec python3 -m http.server {{ ports.http }}\"",
+            "command = \"echo rack={{ attributes.rack }}; sleep 1000\"",
+        );
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "racks.toml").unwrap();
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let on_rack = |n: u32, rack: &str| {
+        let mut o = offer(n, vec![]);
+        o.attributes = vec![Attribute::text("rack", rack)];
+        o
+    };
+    let actions = s.step(Input::Offers(vec![on_rack(1, "r1")]), 1.0);
+    let task = launched_task(&accepted(&actions)[0].1);
+    assert!(
+        task.command.clone().unwrap().value.unwrap().contains("rack=r1"),
+        "the template sees the agent's rack"
+    );
+    s.step(Input::Update(status(&task, TaskState::TaskRunning)), 1.5);
+    // Another agent on rack r1 is refused for hello-1 (the placed hello-0 is on r1 too).
+    let actions = s.step(Input::Offers(vec![on_rack(2, "r1")]), 2.0);
+    assert!(accepted(&actions).is_empty(), "{actions:#?}");
+    let why = s.outcomes().last().unwrap().rejection.clone().unwrap_or_default();
+    assert!(why.contains("rack"), "{why}");
+    let actions = s.step(Input::Offers(vec![on_rack(3, "r2")]), 3.0);
+    assert_eq!(accepted(&actions).len(), 1, "another rack is fine");
+}
