@@ -354,6 +354,8 @@ pub fn spec(config: &KafkaConfig, origin: &str) -> Result<ServiceSpec, KafkaConf
             "count": config.brokers,
             "placement": config.broker.placement,
             "gang": true,
+            "fixed_count": "every broker is a KRaft controller with a static voter list, which a running \
+                cluster cannot change; to resize, deploy a new service and move the topics",
             "strategy": "parallel",
             "update_strategy": "serial",
             "volumes": [{ "name": "data", "path": "data", "size_mb": config.broker.disk_mb }],
@@ -415,6 +417,20 @@ mod tests {
         let server = &pod.tasks[0].configs[0].template;
         assert!(server.contains("num.partitions=3"), "overrides applied: {server}");
         assert!(server.contains("offsets.topic.replication.factor=3"), "{server}");
+    }
+
+    #[test]
+    fn the_number_of_brokers_cannot_change_once_deployed() {
+        let three = default_spec().unwrap();
+        let four =
+            parse(&DEFAULT_CONFIG.replace("brokers = 3", "brokers = 4"), SpecFormat::Toml, "k.toml").unwrap();
+        let options = herd_core::validation::UpdateOptions { allow_decommission: true };
+        let errors = herd_core::validation::validate_update(&three, &four, options).unwrap_err();
+        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(message.contains("pods[broker].count") && message.contains("static voter"), "{message}");
+        let more_heap =
+            parse(&DEFAULT_CONFIG.replace("heap_mb = 1024", "heap_mb = 1200"), SpecFormat::Toml, "k.toml");
+        assert!(herd_core::validation::validate_update(&three, &more_heap.unwrap(), options).is_ok());
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub struct PodSpec {
     /// first deploy places every instance, then launches them.
     #[serde(default)]
     pub gang: bool,
+    /// Set when the count cannot change once deployed (not even through decommission): the
+    /// reason, shown to whoever tries (e.g. Kafka brokers that are the quorum's static voters).
+    #[serde(default)]
+    pub fixed_count: Option<String>,
     /// Unix user for this pod's tasks (default: the service's).
     #[serde(default)]
     pub user: Option<String>,

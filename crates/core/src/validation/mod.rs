@@ -21,6 +21,7 @@ mod checks;
 mod commands;
 mod configs;
 mod env;
+mod fixed_count;
 mod identity_unchanged;
 mod kill_grace;
 mod placement;
@@ -102,7 +103,8 @@ const SPEC_RULES: &[SpecRule] = &[
 ///
 /// Deliberately absent: a port changing from one fixed number to another is allowed (the
 /// update plan restarts the instances one at a time on their new ports).
-const UPDATE_RULES: &[UpdateRule] = &[identity_unchanged::check, volumes_unchanged::check, scale_in::check];
+const UPDATE_RULES: &[UpdateRule] =
+    &[identity_unchanged::check, volumes_unchanged::check, scale_in::check, fixed_count::check];
 
 /// Checks a spec against every rule; returns all the errors found.
 pub fn validate(spec: &ServiceSpec) -> Result<(), Vec<ValidationError>> {
