@@ -432,6 +432,74 @@ fn herd_up_detached_then_down_purged() {
     assert!(!ok && err.contains("no stack is up"), "{err}");
 }
 
+/// Kafka from its example stack, driven through the CLI: the bootstrap servers as one line,
+/// and topics created (with a config), listed, described, refused twice and deleted.
+#[test]
+fn herd_up_kafka_and_manage_topics_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    // Small brokers: three JVMs share this machine with the other tests.
+    let config = std::fs::read_to_string(format!("{root}/configs/kafka.toml"))
+        .unwrap()
+        .replacen("cpus = 1.0", "cpus = 0.5", 1)
+        .replacen("mem_mb = 2048", "mem_mb = 768", 1)
+        .replacen("heap_mb = 1024", "heap_mb = 256", 1)
+        .replacen("disk_mb = 10240", "disk_mb = 1024", 1);
+    std::fs::write(dir.path().join("kafka.toml"), config).unwrap();
+    let block = 100 + (std::process::id() % 30) * 5 + 1;
+    let example = std::fs::read_to_string(format!("{root}/examples/kafka.toml")).unwrap();
+    let stack = example
+        .replace("[cluster]", &format!("[cluster]\nagent_ip_block = {block}"))
+        .replace("../configs/kafka.toml", "kafka.toml");
+    let file = dir.path().join("stack.toml");
+    std::fs::write(&file, stack).unwrap();
+    // The distribution assembled once for all tests (herd-integration-tests shares it).
+    let cache = std::env::var_os("HERD_TEST_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/herd-test")
+        })
+        .join("artifacts");
+    struct Down(std::path::PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = herd_cli(&self.0, &["down", "--purge", "--timeout", "30"]);
+        }
+    }
+    let _down = Down(home.clone());
+    let up = herd()
+        .args(["up", file.to_str().unwrap(), "--detach", "--artifact-cache", cache.to_str().unwrap()])
+        .env("HERD_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let (ok, out, err) = herd_cli(&home, &["endpoints", "kafka"]);
+    assert!(ok, "{err}");
+    let bootstrap: Vec<&str> = out.trim().split(',').collect();
+    assert_eq!(bootstrap.len(), 3, "the bootstrap servers, one line: {out}");
+    assert!(bootstrap.iter().all(|a| a.starts_with(&format!("127.0.{block}."))), "{out}");
+    let topic = |args: &[&str]| herd_cli(&home, &[&["topic", "kafka"], args].concat());
+    let (ok, out, err) =
+        topic(&["create", "orders", "--partitions", "3", "--replication", "3", "-c", "retention.ms=3600000"]);
+    assert!(ok && out.contains("created"), "{out}{err}");
+    let (ok, _, err) = topic(&["create", "orders"]);
+    assert!(!ok && err.contains("exists"), "{err}");
+    let (ok, _, err) = topic(&["create", "wide", "--replication", "4"]);
+    assert!(!ok && err.contains("1..=3"), "{err}");
+    let (ok, out, err) = topic(&["list"]);
+    assert!(ok && out.lines().any(|l| l == "orders"), "{out}{err}");
+    let (ok, out, err) = topic(&["describe", "orders", "--output", "json"]);
+    assert!(ok, "{err}");
+    let described: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(described["partitions"].as_array().unwrap().len(), 3, "{out}");
+    assert_eq!(described["configs"]["retention.ms"], "3600000", "{out}");
+    let (ok, out, err) = topic(&["delete", "orders"]);
+    assert!(ok && out.contains("deleted"), "{out}{err}");
+    let (ok, _, err) = topic(&["describe", "nope"]);
+    assert!(!ok && err.contains("no topic"), "{err}");
+}
+
 /// SIGTERM stops `herd run` gracefully (exit 0, tasks left running); a new `herd run` on
 /// the same state dir finds the same tasks.
 #[test]

@@ -31,6 +31,9 @@ pub(crate) struct Args {
     /// Seconds each service may take to deploy.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Where artifacts are resolved and served from (default: $HERD_HOME/artifacts).
+    #[arg(long, env = "HERD_ARTIFACT_CACHE", value_name = "DIR")]
+    artifact_cache: Option<PathBuf>,
     /// Output format of the endpoints printed when the stack is up.
     #[arg(long, value_enum, default_value_t = super::Output::Text)]
     output: super::Output,
@@ -175,7 +178,7 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
     let shown = Arc::clone(&view);
     let mut builder = Stack::from_file(&args.stack, Arc::new(crate::frameworks::Known))?
         .work_dir(&dir)
-        .artifact_cache(&super::herd_home().join("artifacts"))
+        .artifact_cache(&args.artifact_cache.clone().unwrap_or_else(|| super::herd_home().join("artifacts")))
         .ready_timeout(Duration::from_secs(args.timeout))
         .on_progress(Arc::new(move |service, plan| shown.show(service, plan)));
     if let Some(master) = &args.master {
@@ -237,6 +240,9 @@ async fn detach(args: &Args, dir: &Path, name: &str) -> anyhow::Result<()> {
     let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command.arg("up").arg(&args.stack).args(["--timeout", &args.timeout.to_string()]);
+    if let Some(cache) = &args.artifact_cache {
+        command.arg("--artifact-cache").arg(cache);
+    }
     if let Some(master) = &args.master {
         command.args(["--master", master]);
     }
