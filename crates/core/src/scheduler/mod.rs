@@ -801,15 +801,7 @@ impl Scheduler {
         for (name, task) in &built.tasks {
             next.tasks.insert(
                 name.clone(),
-                TaskRecord {
-                    task_id: task.task_id.clone(),
-                    state: TaskState::TaskStaging,
-                    ready: false,
-                    check_passed: false,
-                    probe_passed: false,
-                    config_id: self.state.target.id.clone(),
-                    agent_id: agent_id.clone(),
-                },
+                TaskRecord::launched(task.task_id.clone(), &self.state.target.id, &agent_id),
             );
         }
         if instance.placement.is_none() {
@@ -912,18 +904,8 @@ impl Scheduler {
         let built = launch::build(&input, &self.renderer).map_err(|e| e.to_string())?;
         let mut next = instance.clone();
         for (name, task) in &built.tasks {
-            next.tasks.insert(
-                name.clone(),
-                TaskRecord {
-                    task_id: task.task_id.clone(),
-                    state: TaskState::TaskStaging,
-                    ready: false,
-                    check_passed: false,
-                    probe_passed: false,
-                    config_id: step.tag.clone(),
-                    agent_id: offer.agent_id.clone(),
-                },
-            );
+            next.tasks
+                .insert(name.clone(), TaskRecord::launched(task.task_id.clone(), &step.tag, &offer.agent_id));
         }
         if !executor_running {
             next.executor_launch = Some(next.launches);

@@ -43,6 +43,19 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A task just launched from config `config_id` on `agent_id` (STAGING, not ready).
+    pub fn launched(task_id: TaskId, config_id: &str, agent_id: &AgentId) -> Self {
+        Self {
+            task_id,
+            state: TaskState::TaskStaging,
+            ready: false,
+            check_passed: false,
+            probe_passed: false,
+            config_id: config_id.to_owned(),
+            agent_id: agent_id.clone(),
+        }
+    }
+
     /// Whether the task is alive (launched and not terminal). A task on an unreachable
     /// agent is not: it holds its resources there, so it cannot be relaunched in place,
     /// but it may be replaced elsewhere; if it comes back, it is known by its id again.
