@@ -16,9 +16,10 @@
 //! | `ports` | port name → number: `{{ ports.http }}` |
 //! | `env` | environment the caller provides (static task env plus Mesos-provided values) |
 //! | `params` | operator plan parameters |
-//! | `instances` | pod type name → list, ordered by index, of `{index, name, host, ports, placed}` for every instance of every pod type; an instance not placed yet has `placed = false`, an empty `host` and empty `ports` |
+//! | `instances` | pod type name → list, ordered by index, of `{index, name, host, ports, placed, decommissioning}` for every instance of every pod type; an instance not placed yet has `placed = false`, an empty `host` and empty `ports`; one being scaled in (draining, then going) has `decommissioning = true` |
 //! | `instance_count` | pod type name → number of instances (placed or not) |
 //! | `attributes` | the agent's attributes as text: `{% if attributes.rack is defined %}broker.rack={{ attributes.rack }}{% endif %}` |
+//! | `replaced_host` | the agent address the instance ran on before its latest replace, `none` if it never was: `{% if replaced_host %}-Dcassandra.replace_address_first_boot={{ replaced_host }}{% endif %}` |
 //!
 //! Helpers besides minijinja's builtin filters (`join`, `map`, `selectattr`, `length`,
 //! `default`, `tojson`...):
@@ -77,6 +78,9 @@ pub struct InstanceAddress {
     pub ports: BTreeMap<String, u16>,
     /// Whether the instance has been placed on an agent yet.
     pub placed: bool,
+    /// Whether the instance is being scaled in (it drains, then goes): templates that list
+    /// where data should live leave it out.
+    pub decommissioning: bool,
 }
 
 /// Everything a template of one task of one pod instance can use (see the [module
@@ -110,6 +114,9 @@ pub struct TemplateContext {
     pub instances: BTreeMap<String, Vec<InstanceAddress>>,
     /// The attributes of the agent the instance runs on (`rack`, `zone`...), as text.
     pub attributes: BTreeMap<String, String>,
+    /// The agent address the instance ran on before it was last replaced (absent for an
+    /// instance never replaced): e.g. Cassandra's `replace_address_first_boot`.
+    pub replaced_host: Option<String>,
 }
 
 /// Top-level names templates see, in declaration order (for error messages).
@@ -128,6 +135,7 @@ const TOP_LEVEL: &[&str] = &[
     "instances",
     "instance_count",
     "attributes",
+    "replaced_host",
 ];
 
 /// What templates are rendered with: the context plus derived values.
@@ -557,6 +565,7 @@ mod tests {
             host: host.unwrap_or_default().to_owned(),
             ports: if host.is_some() { ports(p) } else { BTreeMap::new() },
             placed: host.is_some(),
+            decommissioning: false,
         }
     }
 
@@ -590,6 +599,7 @@ mod tests {
             params: [("HEAP".to_owned(), "2g".to_owned())].into(),
             instances,
             attributes: [("rack".to_owned(), "r2".to_owned())].into(),
+            replaced_host: None,
         }
     }
 
@@ -630,7 +640,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "t line 3: undefined value `portz.http` (available: service, role, pod, index, instance, task, \
-             host, hostname, ports, env, params, instances, instance_count, attributes)"
+             host, hostname, ports, env, params, instances, instance_count, attributes, replaced_host)"
         );
         let err = render("{{ hots }}").unwrap_err();
         assert!(err.message.starts_with("undefined value `hots` (available: service,"), "{err}");

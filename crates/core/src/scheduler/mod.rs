@@ -10,6 +10,7 @@
 //! ([`plan::workable`]); an instance that was running and lost its tasks is relaunched in
 //! place, on its own reservations (recovery), after a capped backoff.
 
+pub mod drain;
 pub mod launch;
 pub mod operator_plans;
 pub mod plan;
@@ -378,7 +379,7 @@ impl Scheduler {
             .state
             .instances
             .values()
-            .filter(|i| i.retiring.is_some() && !i.active())
+            .filter(|i| i.retiring.is_some() && !i.active() && !drain::draining(&self.state, i))
             .map(|i| i.id.clone())
             .collect();
         if done.is_empty() {
@@ -386,7 +387,11 @@ impl Scheduler {
         }
         for id in &done {
             let Some(instance) = self.state.instances.get_mut(id) else { continue };
+            let replaced = instance.retiring == Some(state::Retire::Replace);
             if let Some(placement) = instance.placement.take() {
+                if replaced {
+                    instance.replaced_host = Some(placement.hostname.clone());
+                }
                 self.state.cleanup.push(placement);
             }
             match instance.retiring.take() {
@@ -546,17 +551,19 @@ impl Scheduler {
                 }
             }
         }
+        // Scaled-in instances that must drain need to run for it.
+        out.extend(drain::relaunch(&self.state, now));
         out
     }
 
     /// Kills tasks running an old config, one step at a time (rolling update).
     fn plan_kills(&mut self, actions: &mut Vec<Action>) {
-        // Retiring instances lose their tasks at once.
+        // Retiring instances lose their tasks at once (once drained, if they drain).
         let retiring: Vec<(TaskId, AgentId)> = self
             .state
             .instances
             .values()
-            .filter(|i| i.retiring.is_some())
+            .filter(|i| i.retiring.is_some() && !drain::draining(&self.state, i))
             .flat_map(|i| i.tasks.values())
             .filter(|t| t.active())
             .map(|t| (t.task_id.clone(), t.agent_id.clone()))
@@ -597,7 +604,14 @@ impl Scheduler {
             })
         });
         let (steps, steps_waiting) = operator_plans::launchable(&self.state, now);
-        let pending = pending || !self.state.cleanup.is_empty() || !steps.is_empty() || steps_waiting;
+        let (drains, drain_waiting) = drain::launchable(&self.state, now);
+        let pending = pending
+            || !self.state.cleanup.is_empty()
+            || !steps.is_empty()
+            || steps_waiting
+            || !drains.is_empty()
+            || drain_waiting
+            || !drain::relaunch(&self.state, now).is_empty();
         if pending && self.suppressed {
             self.suppressed = false;
             actions.push(Action::Revive);
@@ -655,6 +669,7 @@ impl Scheduler {
                 host: placement.map(|p| p.hostname.clone()).unwrap_or_default(),
                 ports: placement.map(|p| p.ports.clone()).unwrap_or_default(),
                 placed: placement.is_some(),
+                decommissioning: i.retiring == Some(state::Retire::Decommission),
             });
         }
         out
@@ -663,6 +678,7 @@ impl Scheduler {
     fn offers(&mut self, offers: Vec<Offer>, now: Timestamp, actions: &mut Vec<Action>) {
         let mut wanting: VecDeque<InstanceId> = self.wanting_launch(now).into();
         let (mut steps, _) = operator_plans::launchable(&self.state, now);
+        steps.extend(drain::launchable(&self.state, now).0);
         let mut declined = Vec::new();
         for offer in offers {
             self.confirm_reservations(&offer, now, actions);
@@ -888,7 +904,6 @@ impl Scheduler {
         let executor_running = instance.active();
         let assignment = offer::evaluate_tasks(&request, &step.tasks, executor_running, offer)
             .map_err(|r| format!("plan {} step {}: {r}", step.plan, id))?;
-        let params = self.state.operator.runs.get(&step.plan).map(|r| r.params.clone()).unwrap_or_default();
         let input = LaunchInput {
             spec: &spec,
             pod,
@@ -897,7 +912,7 @@ impl Scheduler {
             framework_id: &framework_id,
             config_id: &step.tag,
             addresses: self.addresses((id, instance.placement.as_ref())),
-            params,
+            params: step.params.clone(),
             tasks: step.tasks.clone(),
             executor_launch: if executor_running { instance.executor_launch } else { None },
         };
@@ -1057,7 +1072,9 @@ impl Scheduler {
             })
         };
         let known_plans = || {
-            std::iter::once("deploy".to_owned())
+            ["deploy", drain::PLAN]
+                .into_iter()
+                .map(str::to_owned)
                 .chain(self.state.target.spec.plans.iter().map(|p| p.name.clone()))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -1070,15 +1087,14 @@ impl Scheduler {
             | Command::Start { plan, .. }
             | Command::ForceStep { plan, .. }
             | Command::RestartStep { plan, .. }
-                if plan != "deploy" && !is_operator_plan(&plan) =>
+                if plan != "deploy" && plan != drain::PLAN && !is_operator_plan(&plan) =>
             {
                 return Err(CommandError::NotFound { what: format!("plan {plan:?}"), known: known_plans() });
             }
-            Command::Start { plan, .. } | Command::Stop(plan) if plan == "deploy" => {
-                return Err(CommandError::Conflict(
-                    "the deploy plan runs by itself: it cannot be started or stopped (use pause and resume)"
-                        .to_owned(),
-                ));
+            Command::Start { plan, .. } | Command::Stop(plan) if plan == "deploy" || plan == drain::PLAN => {
+                return Err(CommandError::Conflict(format!(
+                    "the {plan} plan runs by itself: it cannot be started or stopped (use pause and resume)"
+                )));
             }
             Command::Start { .. }
             | Command::Stop(_)
@@ -1095,6 +1111,16 @@ impl Scheduler {
                         self.kill_plan_tasks(|_, tag| state::parse_tag(tag).is_some_and(|(p, ..)| p == plan)),
                     );
                 }
+            }
+            Command::ForceStep { plan, step } if plan == drain::PLAN => {
+                let instance = self.draining_instance(&step)?;
+                instance.drain_forced = true;
+            }
+            Command::RestartStep { plan, step } if plan == drain::PLAN => {
+                // Retry the drain now.
+                let instance = self.draining_instance(&step)?;
+                instance.failures = 0;
+                instance.relaunch_after = None;
             }
             Command::ForceStep { plan, step } if plan != "deploy" => {
                 let (key, _) = self.operator_step(&plan, &step)?;
@@ -1204,6 +1230,25 @@ impl Scheduler {
         Ok(actions)
     }
 
+    /// The instance `name` of the `decommission` plan.
+    fn draining_instance(&mut self, name: &str) -> Result<&mut state::Instance, CommandError> {
+        let retiring: Vec<String> = self
+            .state
+            .instances
+            .values()
+            .filter(|i| i.retiring == Some(state::Retire::Decommission))
+            .map(|i| i.id.to_string())
+            .collect();
+        self.state
+            .instances
+            .values_mut()
+            .find(|i| i.id.to_string() == name && i.retiring == Some(state::Retire::Decommission))
+            .ok_or_else(|| CommandError::NotFound {
+                what: format!("step {name:?} of the decommission plan"),
+                known: retiring.join(", "),
+            })
+    }
+
     /// Starts an operator plan (again): every parameter it declares must be given, and no
     /// other; a plan still in progress must be stopped first.
     fn start_plan(
@@ -1307,9 +1352,11 @@ impl Scheduler {
         actions
     }
 
-    /// Every plan: deploy first, then the operator plans in spec order.
+    /// Every plan: deploy first, `decommission` while instances are scaled in, then the
+    /// operator plans in spec order.
     pub fn plans(&self) -> Vec<plan::Plan> {
         std::iter::once(plan::deploy_plan(&self.state))
+            .chain(drain::plan(&self.state))
             .chain(self.state.target.spec.plans.iter().map(|p| operator_plans::operator_plan(&self.state, p)))
             .collect()
     }

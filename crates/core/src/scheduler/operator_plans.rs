@@ -35,6 +35,8 @@ pub struct StepLaunch {
     pub tag: String,
     /// The tasks to run.
     pub tasks: Vec<String>,
+    /// The run's parameters (exported to the tasks' env).
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether an instance has an operator plan task alive (it is locked by that plan).
@@ -179,6 +181,7 @@ pub fn launchable(state: &ServiceState, now: Timestamp) -> (Vec<StepLaunch>, boo
                     instance: instance.id.clone(),
                     tag: run.tag(name, &phase.name, step),
                     tasks: phase.tasks.clone(),
+                    params: run.params.clone(),
                 });
             }
             if spec.strategy != Strategy::Parallel {

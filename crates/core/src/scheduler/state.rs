@@ -103,6 +103,14 @@ pub struct Instance {
     /// reservation: a reservation never seen is dropped and made again).
     #[serde(default)]
     pub reserved_at: Option<Timestamp>,
+    /// An operator let the instance go without draining it (`force` on the
+    /// `decommission` plan's step).
+    #[serde(default)]
+    pub drain_forced: bool,
+    /// The agent address of the placement this instance had before its latest replace
+    /// (templates see it as `replaced_host`: e.g. Cassandra's replace-address).
+    #[serde(default)]
+    pub replaced_host: Option<String>,
 }
 
 /// Why an instance is being taken out of service.
@@ -226,6 +234,8 @@ impl Instance {
             placement_confirmed: false,
             executor_launch: None,
             reserved_at: None,
+            drain_forced: false,
+            replaced_host: None,
         }
     }
 

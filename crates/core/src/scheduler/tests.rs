@@ -724,3 +724,152 @@ fn attribute_constraints_see_where_the_other_instances_are_and_templates_see_the
     let actions = s.step(Input::Offers(vec![on_rack(3, "r2")]), 3.0);
     assert_eq!(accepted(&actions).len(), 1, "another rack is fine");
 }
+
+/// The hello spec whose instances drain (a `drain` task) before they are scaled in.
+fn spec_with_drain() -> ServiceSpec {
+    let text = SPEC.replace(
+        "[[pods.tasks.ports]]\nname = \"http\"\n",
+        r#"[[pods.tasks.ports]]
+name = "http"
+
+[[pods.tasks]]
+name = "drain"
+goal = "finish"
+command = "move-data-away --keep '{{ instances.hello | rejectattr('decommissioning') | map(attribute='host') | join(',') }}'"
+cpus = 0.1
+mem_mb = 32
+"#,
+    )
+    .replace("count = 3\n", "count = 3\ndecommission_tasks = [\"drain\"]\n");
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap();
+    crate::validation::validate(&spec).unwrap();
+    spec
+}
+
+/// `s` retargeted to `count` instances (a restarted scheduler on the new state).
+fn scaled(s: &Scheduler, count: u32, now: f64) -> Scheduler {
+    let mut state = s.state().clone();
+    let mut spec = state.target.spec.clone();
+    spec.pods[0].count = count;
+    state.retarget(TargetConfig { id: format!("cfg-{count}"), spec });
+    let mut s = Scheduler::new(state).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, now);
+    s
+}
+
+fn kills(actions: &[Action]) -> Vec<TaskId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Kill { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_scaled_in_instance_drains_before_its_tasks_are_killed_and_its_resources_released() {
+    let (s, servers) = deployed(spec_with_drain());
+    let mut s = scaled(&s, 2, 10.0);
+    let id = InstanceId::new("hello", 2);
+    let p2 = s.placement(&id).unwrap().clone();
+    let actions = s.step(Input::Tick, 10.5);
+    assert!(kills(&actions).is_empty(), "the server keeps running while it drains: {actions:#?}");
+    assert!(!actions.contains(&Action::Suppress), "a drain wants offers: {actions:#?}");
+    let step = &plan_status(&s, drain::PLAN).phases[0].steps[0];
+    assert_eq!((step.name.as_str(), step.status), ("hello-2", plan::Status::Pending), "{step:?}");
+
+    // The drain runs inside the instance, told which instances stay.
+    let actions = s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 11.0);
+    let group = launch_group(&actions).expect("the drain launches");
+    let drain = group.task_group.tasks[0].clone();
+    assert_eq!(drain.name, "hello-2-drain");
+    assert_eq!(group.executor, *servers[2].executor.as_ref().unwrap(), "joins the running executor");
+    let command = drain.command.as_ref().unwrap().value.clone().unwrap();
+    assert!(command.contains("--keep '127.0.1.1,127.0.1.2'"), "{command}");
+    assert!(kills(&actions).is_empty());
+    s.step(Input::Update(status(&drain, TaskState::TaskRunning)), 11.5);
+    assert_eq!(plan_status(&s, drain::PLAN).status, plan::Status::InProgress);
+    assert!(launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 12.0)).is_none(), "once");
+
+    // Drained: now the server goes, then the instance and its reservation.
+    let actions = s.step(Input::Update(status(&drain, TaskState::TaskFinished)), 13.0);
+    assert_eq!(kills(&actions), [servers[2].task_id.clone()], "{actions:#?}");
+    s.step(Input::Update(status(&servers[2], TaskState::TaskKilled)), 14.0);
+    assert!(!s.state().instances.contains_key(&id), "removed once its tasks are gone");
+    assert!(s.plans().iter().all(|p| p.name != drain::PLAN), "nothing left to decommission");
+    assert_eq!(s.pending_releases().len(), 1);
+    let actions = s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 15.0);
+    let ops: Vec<OperationType> = accepted(&actions).iter().flat_map(|(_, ops)| kinds(ops)).collect();
+    assert_eq!(ops, [OperationType::Destroy, OperationType::Unreserve], "{actions:#?}");
+    // The two that stay were never touched.
+    assert_eq!(s.deploy_plan().status, plan::Status::Complete);
+}
+
+#[test]
+fn a_failing_drain_is_retried_shown_as_error_and_can_be_forced() {
+    let (s, servers) = deployed(spec_with_drain());
+    let mut s = scaled(&s, 2, 10.0);
+    let p2 = s.placement(&InstanceId::new("hello", 2)).unwrap().clone();
+    let group = launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 11.0)).unwrap();
+    let actions = s.step(Input::Update(status(&group.task_group.tasks[0], TaskState::TaskFailed)), 12.0);
+    assert!(kills(&actions).is_empty(), "a failed drain keeps the instance: {actions:#?}");
+    let step = plan_status(&s, drain::PLAN).phases[0].steps[0].clone();
+    assert_eq!(step.status, plan::Status::Error);
+    assert!(step.message.as_deref().unwrap_or_default().contains("force"), "{step:?}");
+    assert!(launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 12.5)).is_none(), "backoff");
+    let again = launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 100.0)).expect("retried");
+    assert_eq!(again.task_group.tasks[0].name, "hello-2-drain");
+    s.step(Input::Update(status(&again.task_group.tasks[0], TaskState::TaskFailed)), 101.0);
+
+    // Steps of the decommission plan are only the instances being decommissioned; it
+    // cannot be started; force lets the instance go undrained.
+    let err = s.command(Command::ForceStep { plan: drain::PLAN.into(), step: "hello-0".into() }, 102.0);
+    assert!(matches!(&err, Err(CommandError::NotFound { known, .. }) if known == "hello-2"), "{err:?}");
+    let err = s.command(Command::Start { plan: drain::PLAN.into(), params: BTreeMap::new() }, 102.0);
+    assert!(matches!(err, Err(CommandError::Conflict(_))));
+    let actions =
+        s.command(Command::ForceStep { plan: drain::PLAN.into(), step: "hello-2".into() }, 102.0).unwrap();
+    assert_eq!(kills(&actions), [servers[2].task_id.clone()], "{actions:#?}");
+}
+
+#[test]
+fn a_dead_instance_is_relaunched_to_drain_and_uninstall_does_not_drain() {
+    let (s, servers) = deployed(spec_with_drain());
+    let mut s = scaled(&s, 2, 10.0);
+    let p2 = s.placement(&InstanceId::new("hello", 2)).unwrap().clone();
+    s.step(Input::Update(status(&servers[2], TaskState::TaskFailed)), 10.5);
+    let step = plan_status(&s, drain::PLAN).phases[0].steps[0].clone();
+    assert!(step.message.as_deref().unwrap_or_default().contains("run again"), "{step:?}");
+    // After its backoff it comes back in place, then drains.
+    let group = launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 20.0)).expect("relaunch");
+    let server = group.task_group.tasks[0].clone();
+    assert_eq!(server.name, "hello-2-server");
+    s.step(Input::Update(status(&server, TaskState::TaskRunning)), 21.0);
+    let group = launch_group(&s.step(Input::Offers(vec![reserved_offer(3, &p2)]), 22.0)).expect("drain");
+    assert_eq!(group.task_group.tasks[0].name, "hello-2-drain");
+
+    // Uninstall: nothing drains, everything is killed at once.
+    let (mut s, servers) = deployed(spec_with_drain());
+    let actions = s.command(Command::Uninstall, 10.0).unwrap();
+    let mut killed = kills(&actions);
+    killed.sort();
+    let mut all: Vec<TaskId> = servers.iter().map(|t| t.task_id.clone()).collect();
+    all.sort();
+    assert_eq!(killed, all);
+}
+
+#[test]
+fn a_replaced_instance_knows_the_address_it_replaces() {
+    let text = SPEC.replace("exec python3", "echo replacing {{ replaced_host or 'nothing' }}; exec python3");
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap();
+    let (mut s, servers) = deployed(spec);
+    let command = |t: &herd_mesos_api::TaskInfo| t.command.as_ref().unwrap().value.clone().unwrap();
+    assert!(command(&servers[1]).contains("replacing nothing"), "{}", command(&servers[1]));
+    s.command(Command::ReplacePod("hello-1".into()), 10.0).unwrap();
+    s.step(Input::Update(status(&servers[1], TaskState::TaskKilled)), 11.0);
+    let actions = s.step(Input::Offers(vec![offer(4, vec![])]), 12.0);
+    let group = launch_group(&actions).expect("relaunched on the new agent");
+    let server = &group.task_group.tasks[0];
+    assert!(command(server).contains("replacing 127.0.1.2;"), "{}", command(server));
+}

@@ -80,13 +80,15 @@ impl ServiceSpec {
         self.plans.iter().find(|p| p.name == name)
     }
 
-    /// Whether task `task` of pod type `pod` belongs to an operator plan: such a task runs
-    /// only when its plan runs, never as part of deploy, update or recovery.
+    /// Whether task `task` of pod type `pod` belongs to an operator plan or drains a
+    /// decommissioned instance: such a task runs only when its plan runs (or its instance
+    /// is scaled in), never as part of deploy, update or recovery.
     pub fn is_plan_task(&self, pod: &str, task: &str) -> bool {
         self.plans
             .iter()
             .flat_map(|p| &p.phases)
             .any(|phase| phase.pod == pod && phase.tasks.iter().any(|t| t == task))
+            || self.pod(pod).is_some_and(|p| p.decommission_tasks.iter().any(|t| t == task))
     }
 
     /// The tasks of `pod` that deploy, update and recovery run (all but operator plans' own).
@@ -147,6 +149,14 @@ pub struct PodSpec {
     pub artifacts: Vec<ArtifactSpec>,
     /// The tasks of every instance.
     pub tasks: Vec<TaskSpec>,
+    /// FINISH tasks that drain an instance being scaled in, in order: they run inside the
+    /// instance while its other tasks still run (moving its data to the instances that
+    /// stay: Cassandra's `nodetool decommission`, Kafka's partition reassignment), and only
+    /// once they finished are its tasks killed and its reservations and volumes released.
+    /// A failed drain is retried with backoff; an operator can force it. Not run on
+    /// uninstall or replace.
+    #[serde(default)]
+    pub decommission_tasks: Vec<String>,
 }
 
 impl PodSpec {

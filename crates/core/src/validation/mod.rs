@@ -20,6 +20,7 @@ mod artifacts;
 mod checks;
 mod commands;
 mod configs;
+mod decommission_tasks;
 mod env;
 mod fixed_count;
 mod identity_unchanged;
@@ -97,6 +98,7 @@ const SPEC_RULES: &[SpecRule] = &[
     configs::check,
     checks::check,
     plans::check,
+    decommission_tasks::check,
 ];
 
 /// The rules an update must meet besides the new spec being valid.
