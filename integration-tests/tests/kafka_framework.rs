@@ -9,6 +9,8 @@
 //! (describe configs); an uninstall leaves no reservation, volume or task behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use herd_core::spec::SpecFormat;
 use herd_testkit::{ClusterSection, Stack};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -18,6 +20,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message as _};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use support::{get_json, http};
 
 const MESSAGES: usize = 10_000;
 
@@ -131,19 +134,10 @@ async fn topics_through_the_operator_api(stack: &Stack) {
         "the bootstrap servers are the main endpoint: {endpoints}"
     );
     assert_eq!(endpoints["broker-controller"]["primary"], false, "{endpoints}");
+    let url = format!("{api}/v1/topics");
     let post = |body: serde_json::Value| {
-        let http = http.clone();
-        let url = format!("{api}/v1/topics");
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        }
+        let (http, url) = (http.clone(), url.clone());
+        async move { support::post_json(&http, &url, &body).await }
     };
     let orders = serde_json::json!({ "name": "orders", "partitions": 3, "replication": 3, "configs": { "min.insync.replicas": "2" } });
     let (status, body) = post(orders.clone()).await;
@@ -168,25 +162,6 @@ async fn topics_through_the_operator_api(stack: &Stack) {
     assert_eq!(described["configs"]["min.insync.replicas"], "2", "{described}");
     let missing = http.get(format!("{api}/v1/topics/nope")).send().await.unwrap();
     assert_eq!(missing.status().as_u16(), 404);
-}
-
-fn http() -> reqwest::Client {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    serde_json::from_str(&http.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
 }
 
 /// broker-1 is restarted in place through the operator API while a producer keeps writing
@@ -324,13 +299,7 @@ async fn uninstall_leaves_nothing_behind(stack: &Stack) {
     assert_eq!(http.post(format!("{api}/v1/uninstall")).send().await.unwrap().status().as_u16(), 202);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let slaves = get_json(&http, &format!("{}/master/slaves", stack.master_url())).await;
-        let left: Vec<&serde_json::Value> = slaves["slaves"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["reserved_resources_full"]["kafka-role"].as_array().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let left = support::role_reservations(&http, stack.master_url(), "kafka-role").await;
         let tasks = get_json(&http, &format!("{}/master/tasks", stack.master_url())).await;
         let running =
             tasks["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "TASK_RUNNING").count();

@@ -4,6 +4,7 @@
 //! everything it started.
 
 use crate::file::{ClusterSection, StackFile};
+use herd_core::scheduler::drain::PLAN as DECOMMISSION_PLAN;
 use herd_core::scheduler::plan::{Plan, Status};
 use herd_core::spec::{ServiceSpec, SpecFormat};
 use herd_localmesos::{AgentSpec, ClusterConfig, LocalCluster};
@@ -209,13 +210,16 @@ struct Settings {
 }
 
 impl Settings {
-    /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`.
+    /// Starts a service's scheduler on its state dir and waits until it has deployed `spec`
+    /// (and finished decommissioning what `spec` leaves out, which it may only do with
+    /// `allow_decommission`).
     async fn start(
         &self,
         name: &str,
         spec: ServiceSpec,
         hooks: Hooks,
         until: Option<&(dyn Fn(&Plan) -> bool + Sync)>,
+        allow_decommission: bool,
     ) -> Result<Running, StackError> {
         let start_error = |message: String| StackError::Start { service: name.to_owned(), message };
         let kept = hooks.clone();
@@ -232,7 +236,7 @@ impl Settings {
             api_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             failover_timeout_secs: 7.0 * 24.0 * 3600.0,
             default_user: self.user.clone(),
-            allow_decommission: false,
+            allow_decommission,
             artifact_cache: Some(self.artifact_cache.clone()),
             advertise_host: None,
             probes: hooks.probes,
@@ -254,9 +258,10 @@ impl Settings {
         let scheduler = service.scheduler();
         let mut last: Option<Plan> = None;
         loop {
-            let (plan, endpoints) = {
+            let (plan, decommissioning, endpoints) = {
                 let s = scheduler.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                (s.deploy_plan(), herd_runtime::endpoints(&s))
+                let decommissioning = s.plans().iter().any(|p| p.name == DECOMMISSION_PLAN);
+                (s.deploy_plan(), decommissioning, herd_runtime::endpoints(&s))
             };
             if last.as_ref() != Some(&plan) {
                 if let Some(progress) = &self.progress {
@@ -264,7 +269,9 @@ impl Settings {
                 }
                 last = Some(plan.clone());
             }
-            if plan.status == Status::Complete || until.is_some_and(|until| until(&plan)) {
+            if (plan.status == Status::Complete && !decommissioning)
+                || until.is_some_and(|until| until(&plan))
+            {
                 return Ok(Endpoints(endpoints));
             }
             if Instant::now() > deadline {
@@ -363,6 +370,24 @@ impl Stack {
         spec: ServiceSpec,
         until: impl Fn(&Plan) -> bool + Sync,
     ) -> Result<(), StackError> {
+        self.restart_scheduler(service, spec, Some(&until), false).await
+    }
+
+    /// Like [`Stack::reconfigure`], but the new spec may have fewer instances (as with
+    /// `herd run --allow-decommission`): returns once the surplus instances drained and are
+    /// gone.
+    pub async fn scale_in(&mut self, service: &str, spec: ServiceSpec) -> Result<(), StackError> {
+        self.restart_scheduler(service, spec, None, true).await
+    }
+
+    /// Stops a service's scheduler gracefully and starts it again with `spec`.
+    async fn restart_scheduler(
+        &mut self,
+        service: &str,
+        spec: ServiceSpec,
+        until: Option<&(dyn Fn(&Plan) -> bool + Sync)>,
+        allow_decommission: bool,
+    ) -> Result<(), StackError> {
         let index = self
             .services
             .iter()
@@ -374,7 +399,7 @@ impl Stack {
                 .map_err(|e| StackError::Start { service: service.to_owned(), message: e.to_string() })?;
         }
         let hooks = self.services[index].hooks.clone();
-        self.services[index] = self.settings.start(service, spec, hooks, Some(&until)).await?;
+        self.services[index] = self.settings.start(service, spec, hooks, until, allow_decommission).await?;
         Ok(())
     }
 
@@ -641,7 +666,9 @@ impl StackBuilder {
         };
         for planned in order {
             let spec = self.render(&planned, &stack)?;
-            stack.services.push(settings.start(&planned.name, spec, planned.hooks.clone(), None).await?);
+            stack
+                .services
+                .push(settings.start(&planned.name, spec, planned.hooks.clone(), None, false).await?);
         }
         Ok(stack)
     }

@@ -155,12 +155,25 @@ pub fn gang_waiting(state: &ServiceState, pod: &PodSpec) -> bool {
         })
 }
 
-/// The strategy for a pod type's incomplete instances: its `update_strategy` when all of
-/// them ran before (a rolling update), else its `strategy` (a deploy).
-fn strategy_for(pod: &PodSpec, incomplete: &[&Instance]) -> Strategy {
-    match pod.update_strategy {
-        Some(update) if incomplete.iter().all(|i| !i.tasks.is_empty()) => update,
-        _ => pod.strategy,
+/// Which of a phase's incomplete instances `strategy` lets work now: `serial` the first,
+/// `parallel` all, `canary` the first, then (once resumed) the rest serially. `all` is how
+/// many steps the phase has (a canary is done once fewer are incomplete).
+fn by_strategy<'a>(
+    state: &ServiceState,
+    pod: &PodSpec,
+    strategy: Strategy,
+    incomplete: &[&'a InstanceId],
+    all: usize,
+) -> Vec<&'a InstanceId> {
+    match strategy {
+        Strategy::Parallel => incomplete.to_vec(),
+        Strategy::Canary
+            if incomplete.len() < all && !state.operator.canaries_resumed.contains(&pod.name) =>
+        {
+            // The canary is done: wait for the operator's resume.
+            Vec::new()
+        }
+        Strategy::Serial | Strategy::Canary => incomplete.first().copied().into_iter().collect(),
     }
 }
 
@@ -186,15 +199,19 @@ pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
             out.extend(incomplete.into_iter().filter(|id| state.instances[*id].placement.is_none()).cloned());
             return out;
         }
-        let instances: Vec<&Instance> = incomplete.iter().filter_map(|id| state.instances.get(*id)).collect();
-        match strategy_for(pod, &instances) {
-            Strategy::Parallel => out.extend(incomplete.into_iter().cloned()),
-            Strategy::Canary
-                if incomplete.len() < ids.len() && !state.operator.canaries_resumed.contains(&pod.name) =>
-            {
-                // The canary is done: wait for the operator's resume.
+        // Instances that ran before roll by the update strategy; new ones (a scale-out)
+        // deploy by the deploy strategy, beside them.
+        let ran = |id: &&InstanceId| state.instances.get(*id).is_some_and(|i| !i.tasks.is_empty());
+        match pod.update_strategy {
+            Some(update) => {
+                let (updated, fresh): (Vec<&InstanceId>, Vec<&InstanceId>) =
+                    incomplete.into_iter().partition(ran);
+                out.extend(by_strategy(state, pod, update, &updated, ids.len()).into_iter().cloned());
+                out.extend(by_strategy(state, pod, pod.strategy, &fresh, ids.len()).into_iter().cloned());
             }
-            Strategy::Serial | Strategy::Canary => out.push(incomplete[0].clone()),
+            None => {
+                out.extend(by_strategy(state, pod, pod.strategy, &incomplete, ids.len()).into_iter().cloned())
+            }
         }
         return out;
     }

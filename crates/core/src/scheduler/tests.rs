@@ -873,3 +873,16 @@ fn a_replaced_instance_knows_the_address_it_replaces() {
     let server = &group.task_group.tasks[0];
     assert!(command(server).contains("replacing 127.0.1.2;"), "{}", command(server));
 }
+
+#[test]
+fn a_scale_out_with_a_config_change_deploys_new_instances_beside_a_serial_rollout() {
+    let text = SPEC.replace("count = 3\n", "count = 3\nstrategy = \"parallel\"\nupdate_strategy = \"serial\"\n");
+    let (s, _) = deployed(ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap());
+    let mut state = s.state().clone();
+    let mut spec = state.target.spec.clone();
+    spec.pods[0].count = 5;
+    spec.pods[0].tasks[0].env.insert("NEW".into(), "1".into());
+    state.retarget(TargetConfig { id: "cfg-2".into(), spec });
+    let names: Vec<String> = plan::workable(&state).iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["hello-0", "hello-3", "hello-4"], "one running instance at a time, new ones at once");
+}
