@@ -397,8 +397,8 @@ const PRELUDE: &str = concat!(
     "-cp \"$KAFKA_HOME/tools/*:$KAFKA_HOME/libs/*\" \"$@\"; } && ",
 );
 
-/// A node's command: format its log dir for the cluster (once; a formatted dir is left
-/// alone), then run Kafka in the foreground. Works from the assembled distribution and the
+/// A node's command: format its log dir for the cluster (once: a restart finds it
+/// formatted and saves the tool's JVM start), then run Kafka in the foreground. Works from the assembled distribution and the
 /// official tarball alike (`libs/*` on the class path, the log4j2 config it ships).
 fn command(heap_mb: u32, jvm_options: &[String], dir: &str, cluster: &str) -> String {
     let mut jvm = format!("-Xms{heap_mb}m -Xmx{heap_mb}m");
@@ -408,8 +408,9 @@ fn command(heap_mb: u32, jvm_options: &[String], dir: &str, cluster: &str) -> St
     format!(
         concat!(
             "{prelude}mkdir -p {dir} && ",
+            "{{ [ -f {dir}/meta.properties ] || ",
             "java -Xmx256m -Dlog4j2.configurationFile=\"$LOG4J\" -cp \"$KAFKA_HOME/libs/*\" kafka.tools.StorageTool ",
-            "format -t {cluster} -c server.properties --ignore-formatted && ",
+            "format -t {cluster} -c server.properties --ignore-formatted; }} && ",
             "exec java {jvm} -Djava.awt.headless=true -Dlog4j2.configurationFile=\"$LOG4J\" ",
             "-Dkafka.logs.dir=\"$MESOS_SANDBOX/logs\" -cp \"$KAFKA_HOME/libs/*\" kafka.Kafka server.properties"
         ),

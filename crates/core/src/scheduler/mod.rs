@@ -207,6 +207,9 @@ pub struct Scheduler {
     torn_down: bool,
     outcomes: VecDeque<OfferOutcome>,
     orphans: VecDeque<OrphanRelease>,
+    /// Gang instances reserved by the offers being handled (cleared per batch): launched in
+    /// the same ACCEPT once the batch has placed the whole gang.
+    gang_reserved: Vec<(InstanceId, OfferId, offer::Assignment)>,
 }
 
 /// A release of reserved resources the state does not know (shown by `GET /v1/orphans`).
@@ -249,6 +252,7 @@ impl Scheduler {
             torn_down: false,
             outcomes: VecDeque::new(),
             orphans: VecDeque::new(),
+            gang_reserved: Vec::new(),
         })
     }
 
@@ -728,6 +732,7 @@ impl Scheduler {
                 declined.push(offer.id.clone());
             }
         }
+        self.launch_placed_gangs(now, actions);
         if !declined.is_empty() {
             // Short while any instance is still to be deployed (its turn may come soon).
             let all_done = plan::deploy_plan(&self.state).status == plan::Status::Complete;
@@ -787,11 +792,32 @@ impl Scheduler {
             next.placement_confirmed = false;
             next.reserved_at = Some(now);
             self.state.instances.insert(id.clone(), next);
+            let operations = assignment.operations.clone();
+            self.gang_reserved.push((id.clone(), offer.id.clone(), assignment));
             return Ok(vec![
                 Action::Persist { instances: vec![id.clone()], service: false },
-                Action::Accept { offer_ids: vec![offer.id.clone()], operations: assignment.operations },
+                Action::Accept { offer_ids: vec![offer.id.clone()], operations },
             ]);
         }
+        let mut operations = assignment.operations.clone();
+        operations.push(self.launch(id, &framework_id, &assignment)?);
+        Ok(vec![
+            Action::Persist { instances: vec![id.clone()], service: false },
+            Action::Accept { offer_ids: vec![offer.id.clone()], operations },
+        ])
+    }
+
+    /// Builds the LAUNCH_GROUP of instance `id`'s deploy tasks on `assignment` and records
+    /// the launch in the state.
+    fn launch(
+        &mut self,
+        id: &InstanceId,
+        framework_id: &FrameworkId,
+        assignment: &offer::Assignment,
+    ) -> Result<Operation, String> {
+        let spec = self.state.target.spec.clone();
+        let pod = spec.pod(&id.pod).ok_or_else(|| format!("pod type {} is gone", id.pod))?;
+        let instance = self.state.instances.get(id).ok_or_else(|| format!("instance {id} is gone"))?.clone();
         // Which tasks this launch runs: RUNNING and FINISH ones, ONCE ones not done yet.
         let tasks: Vec<String> = spec
             .deploy_tasks(pod)
@@ -804,8 +830,8 @@ impl Scheduler {
             spec: &spec,
             pod,
             instance: &next,
-            assignment: &assignment,
-            framework_id: &framework_id,
+            assignment,
+            framework_id,
             config_id: &self.state.target.id,
             addresses: self.addresses((id, next.placement.as_ref())),
             params: BTreeMap::new(),
@@ -828,14 +854,42 @@ impl Scheduler {
         next.launches += 1;
         next.relaunch_after = None;
         next.reserved_at = None;
-        let mut operations = assignment.operations.clone();
         let tasks: Vec<herd_mesos_api::TaskInfo> = built.tasks.into_iter().map(|(_, t)| t).collect();
-        operations.push(Operation::launch_group(built.executor, tasks));
         self.state.instances.insert(id.clone(), next);
-        Ok(vec![
-            Action::Persist { instances: vec![id.clone()], service: false },
-            Action::Accept { offer_ids: vec![offer.id.clone()], operations },
-        ])
+        Ok(Operation::launch_group(built.executor, tasks))
+    }
+
+    /// Gang instances these offers reserved, once the offers placed the whole gang: their
+    /// launch joins the ACCEPT that reserves them (no second offer round).
+    fn launch_placed_gangs(&mut self, now: Timestamp, actions: &mut [Action]) {
+        let reserved = std::mem::take(&mut self.gang_reserved);
+        if reserved.is_empty() {
+            return;
+        }
+        let Some(framework_id) = self.state.framework_id.clone() else { return };
+        let wanting: BTreeSet<InstanceId> = self.wanting_launch(now).into_iter().collect();
+        for (id, offer_id, assignment) in reserved {
+            let Some(pod) = self.state.target.spec.pod(&id.pod) else { continue };
+            if plan::gang_waiting(&self.state, pod) || !wanting.contains(&id) {
+                continue;
+            }
+            let accept = actions.iter_mut().find_map(|a| match a {
+                Action::Accept { offer_ids, operations }
+                    if offer_ids.as_slice() == std::slice::from_ref(&offer_id) =>
+                {
+                    Some(operations)
+                }
+                _ => None,
+            });
+            let Some(operations) = accept else { continue };
+            // The instance was reserved without a launch: its assignment reserves and
+            // creates, and the launch uses exactly those resources.
+            // A launch that cannot be built now is retried (and its error shown) on the
+            // next offer, like any relaunch on its reservation.
+            if let Ok(launch) = self.launch(&id, &framework_id, &assignment) {
+                operations.push(launch);
+            }
+        }
     }
 
     /// Reservations made without a launch (gang pods) are confirmed when an offer shows

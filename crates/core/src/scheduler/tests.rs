@@ -633,13 +633,21 @@ fn a_pod_deployed_in_parallel_updates_serially_with_its_update_strategy() {
     }))
     .unwrap();
     s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    // Offers from every agent at once place the whole gang: each instance is reserved and
+    // launched in one ACCEPT (no second offer round), knowing every address.
     let actions = s.step(Input::Offers(vec![offer(1, vec![]), offer(2, vec![]), offer(3, vec![])]), 1.0);
-    assert_eq!(accepted(&actions).len(), 3);
-    let mut tasks = vec![launched_task(&accepted(&actions)[2].1)];
-    let p0 = s.placement(&InstanceId::new("hello", 0)).unwrap().clone();
-    let p1 = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
-    let actions = s.step(Input::Offers(vec![reserved_offer(1, &p0), reserved_offer(2, &p1)]), 2.0);
-    tasks.extend(accepted(&actions).iter().map(|(_, ops)| launched_task(ops)));
+    let accepts = accepted(&actions);
+    assert_eq!(accepts.len(), 3);
+    let mut tasks = Vec::new();
+    for (_, ops) in &accepts {
+        assert_eq!(kinds(ops), [OperationType::Reserve, OperationType::Create, OperationType::LaunchGroup]);
+        let task = launched_task(ops);
+        let command = task.command.clone().unwrap().value.unwrap();
+        for n in 1..=3 {
+            assert!(command.contains(&format!("127.0.1.{n}:")), "every address: {command}");
+        }
+        tasks.push(task);
+    }
     for t in &tasks {
         s.step(Input::Update(status(t, TaskState::TaskRunning)), 3.0);
     }
@@ -876,7 +884,8 @@ fn a_replaced_instance_knows_the_address_it_replaces() {
 
 #[test]
 fn a_scale_out_with_a_config_change_deploys_new_instances_beside_a_serial_rollout() {
-    let text = SPEC.replace("count = 3\n", "count = 3\nstrategy = \"parallel\"\nupdate_strategy = \"serial\"\n");
+    let text =
+        SPEC.replace("count = 3\n", "count = 3\nstrategy = \"parallel\"\nupdate_strategy = \"serial\"\n");
     let (s, _) = deployed(ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap());
     let mut state = s.state().clone();
     let mut spec = state.target.spec.clone();
