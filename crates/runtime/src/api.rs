@@ -1,7 +1,8 @@
 //! The operator HTTP API (REST, JSON): plans, pods, endpoints, config, offer outcomes,
 //! health and Prometheus metrics.
 
-use crate::driver::{CommandRequest, SharedScheduler, lock};
+use crate::commands::{CommandFailed, Commands};
+use crate::driver::{SharedScheduler, lock};
 use crate::metrics::Metrics;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -26,7 +27,7 @@ fn bad_request(what: String) -> Response {
 #[derive(Clone)]
 pub(crate) struct ApiState {
     scheduler: SharedScheduler,
-    commands: tokio::sync::mpsc::Sender<CommandRequest>,
+    commands: Commands,
     metrics: Arc<Metrics>,
 }
 
@@ -38,20 +39,23 @@ impl axum::extract::FromRef<ApiState> for SharedScheduler {
 
 /// Sends a command to the driver and answers like the operator API does.
 async fn command(state: &ApiState, command: Command) -> Response {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if state.commands.send((command, tx)).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
-            .into_response();
-    }
-    match rx.await {
-        Ok(Ok(())) => (StatusCode::ACCEPTED, Json(json!({ "result": "accepted" }))).into_response(),
-        Ok(Err(e @ CommandError::NotFound { .. })) => not_found(e.to_string()),
-        Ok(Err(e @ CommandError::Conflict(_))) => {
+    command_response(&state.commands, command, StatusCode::ACCEPTED).await
+}
+
+/// Carries out `command` and answers `success` (with `{"result": "accepted"}`), or the
+/// refusal as 404, 409 or 400, or 503 when the scheduler is stopping.
+pub async fn command_response(commands: &Commands, command: Command, success: StatusCode) -> Response {
+    match commands.send(command).await {
+        Ok(()) => (success, Json(json!({ "result": "accepted" }))).into_response(),
+        Err(CommandFailed::Refused(e @ CommandError::NotFound { .. })) => not_found(e.to_string()),
+        Err(CommandFailed::Refused(e @ CommandError::Conflict(_))) => {
             (StatusCode::CONFLICT, Json(json!({ "error": e.to_string() }))).into_response()
         }
-        Ok(Err(e @ CommandError::Invalid(_))) => bad_request(e.to_string()),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
-            .into_response(),
+        Err(CommandFailed::Refused(e @ CommandError::Invalid(_))) => bad_request(e.to_string()),
+        Err(CommandFailed::Stopping) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the scheduler is stopping" })))
+                .into_response()
+        }
     }
 }
 
@@ -110,6 +114,66 @@ async fn pod_action(State(s): State<ApiState>, Path((pod, action)): Path<(String
     }
 }
 
+/// The jobs, newest first (their specs left out).
+async fn jobs(State(s): State<SharedScheduler>) -> Json<Value> {
+    let s = lock(&s);
+    let mut jobs: Vec<&herd_core::scheduler::jobs::Job> = s.jobs().values().collect();
+    jobs.sort_by(|a, b| b.submitted_at.total_cmp(&a.submitted_at).then_with(|| b.id.cmp(&a.id)));
+    Json(json!(jobs.iter().map(|j| job_summary(j)).collect::<Vec<_>>()))
+}
+
+/// A job without its spec's command and environment.
+pub fn job_summary(j: &herd_core::scheduler::jobs::Job) -> Value {
+    json!({
+        "id": j.id,
+        "name": j.spec.name,
+        "queue": j.spec.queue,
+        "state": j.state,
+        "submitted_at": j.submitted_at,
+        "started_at": j.started_at,
+        "ended_at": j.ended_at,
+        "attempts": j.attempts,
+        "agent": j.hostname,
+        "task_id": j.task_id,
+        "message": j.message,
+        "labels": j.spec.labels,
+    })
+}
+
+async fn job(State(s): State<SharedScheduler>, Path(id): Path<String>) -> Response {
+    match lock(&s).jobs().get(&id) {
+        Some(job) => Json(json!(job)).into_response(),
+        None => not_found(format!("no job {id:?}")),
+    }
+}
+
+/// `POST /v1/jobs` with `{"id": ..., "spec": {...}}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submission {
+    id: String,
+    spec: herd_core::scheduler::jobs::JobSpec,
+}
+
+async fn submit_job(State(s): State<ApiState>, body: axum::body::Bytes) -> Response {
+    let submission: Submission = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return bad_request(format!("the body must be {{\"id\": \"...\", \"spec\": {{...}}}}: {e}"));
+        }
+    };
+    command_response(
+        &s.commands,
+        Command::SubmitJob { id: submission.id, spec: Box::new(submission.spec) },
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn kill_job(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    command(&s, Command::KillJob(id)).await
+}
+
 async fn uninstall(State(s): State<ApiState>) -> Response {
     command(&s, Command::Uninstall).await
 }
@@ -132,15 +196,14 @@ async fn orphans(State(s): State<SharedScheduler>) -> Json<Value> {
 }
 
 /// The routes.
-pub(crate) fn router(
-    scheduler: SharedScheduler,
-    commands: tokio::sync::mpsc::Sender<CommandRequest>,
-    metrics: Arc<Metrics>,
-) -> axum::Router {
+pub(crate) fn router(scheduler: SharedScheduler, commands: Commands, metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new()
         .route("/v1/plans/{plan}/{action}", axum::routing::post(plan_action))
         .route("/v1/pods/{pod}/{action}", axum::routing::post(pod_action))
         .route("/v1/uninstall", axum::routing::post(uninstall))
+        .route("/v1/jobs", get(jobs).post(submit_job))
+        .route("/v1/jobs/{id}", get(job))
+        .route("/v1/jobs/{id}/kill", axum::routing::post(kill_job))
         .route("/v1/orphans", get(orphans))
         .route("/v1/health", get(health))
         .route("/v1/plans", get(plans))

@@ -86,10 +86,11 @@ pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), D
                 };
                 match result {
                     Ok(actions) => {
-                        let _ = reply.send(Ok(()));
+                        // Answered once done: a job accepted is a job persisted.
                         for action in actions {
                             execute(&ctx, Some(&state), action).await?;
                         }
+                        let _ = reply.send(Ok(()));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -134,7 +135,8 @@ pub(crate) async fn run(driver: Driver, stop: CancellationToken) -> Result<(), D
         let (actions, state) = {
             let mut s = lock(&scheduler);
             let actions = s.step(input, now());
-            let needs_state = actions.iter().any(|a| matches!(a, Action::Persist { .. }));
+            let needs_state =
+                actions.iter().any(|a| matches!(a, Action::Persist { .. } | Action::PersistJobs(_)));
             (actions, needs_state.then(|| s.state().clone()))
         };
         for action in actions {
@@ -209,7 +211,7 @@ mod crash {
 
 fn action_name(action: &Action) -> &'static str {
     match action {
-        Action::Persist { .. } => "persist",
+        Action::Persist { .. } | Action::PersistJobs(_) => "persist",
         Action::Accept { .. } => "accept",
         Action::Decline { .. } => "decline",
         Action::Kill { .. } => "kill",
@@ -251,6 +253,15 @@ async fn execute_action(
             if let Some(state) = state {
                 let started = std::time::Instant::now();
                 persist::save(store, state, &instances, service)?;
+                metrics.inc("herd_state_writes_total", String::new());
+                metrics.add("herd_state_write_seconds_total", String::new(), started.elapsed().as_secs_f64());
+            }
+            return Ok(());
+        }
+        Action::PersistJobs(jobs) => {
+            if let Some(state) = state {
+                let started = std::time::Instant::now();
+                persist::save_jobs(store, state, &jobs)?;
                 metrics.inc("herd_state_writes_total", String::new());
                 metrics.add("herd_state_write_seconds_total", String::new(), started.elapsed().as_secs_f64());
             }

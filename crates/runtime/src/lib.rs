@@ -11,8 +11,9 @@
 //! Where to start: [`Service::start`], then `driver.rs` (the loop) and [`store`] (what is
 //! kept across a crash and why: persist before acting on Mesos).
 
-mod api;
+pub mod api;
 pub mod artifacts;
+pub mod commands;
 pub mod driver;
 pub mod metrics;
 pub mod persist;
@@ -290,7 +291,7 @@ impl Service {
                  on (--advertise-host)"
             )),
         };
-        resolve_artifacts(&mut state.target.spec, cache.as_deref(), base_url).await?;
+        resolve_artifacts(&mut state.target.spec, cache.as_deref(), base_url.clone()).await?;
         let spec = &state.target.spec;
         let framework_info = FrameworkInfo {
             user: spec.user.clone().unwrap_or_else(|| config.default_user.clone()),
@@ -315,12 +316,18 @@ impl Service {
         let (commands_tx, commands) = tokio::sync::mpsc::channel(16);
         let stop = CancellationToken::new();
         let metrics = Arc::new(metrics::Metrics::default());
-        let mut app = api::router(Arc::clone(&scheduler), commands_tx, Arc::clone(&metrics));
-        if let Some(cache) = cache {
-            app = app.merge(artifacts::router(cache));
+        let commands_tx = commands::Commands::new(commands_tx);
+        let mut app = api::router(Arc::clone(&scheduler), commands_tx.clone(), Arc::clone(&metrics));
+        if let Some(cache) = &cache {
+            app = app.merge(artifacts::router(Arc::clone(cache)));
         }
         if let Some(extension) = &config.extension {
-            app = app.merge(extension.router(Arc::clone(&scheduler)));
+            app = app.merge(extension.router(probes::ExtensionContext {
+                scheduler: Arc::clone(&scheduler),
+                commands: commands_tx,
+                artifacts: cache,
+                base_url: base_url.ok(),
+            }));
         }
         let api_stop = stop.clone();
         tokio::spawn(async move {

@@ -7,10 +7,12 @@
 //! | `instances/<pod>-<index>` | the instance: placement, tasks, counters, lost-since timer (JSON) | before every ACCEPT that changes it and before every acknowledgement |
 //! | `cleanup` | reservations and volumes still to release (JSON) | before the UNRESERVE/DESTROY that releases them, and when an instance retires |
 //! | `operator` | paused plans, resumed canaries, uninstalling (JSON) | when the operator acts |
+//! | `jobs/<id>` | a job: its spec, state, task, history (JSON) | on submission, before its launch, before acknowledging its task's updates |
 
 use crate::store::{Batch, StateStore, StoreError};
 use herd_core::model::InstanceId;
 use herd_core::model::Placement;
+use herd_core::scheduler::jobs::Job;
 use herd_core::scheduler::state::{Instance, OperatorState, ServiceState, TargetConfig};
 use herd_mesos_api::FrameworkId;
 
@@ -29,6 +31,10 @@ pub enum PersistError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+fn job_key(id: &str) -> String {
+    format!("jobs/{id}")
 }
 
 fn instance_key(id: &InstanceId) -> String {
@@ -60,6 +66,11 @@ pub fn load(store: &dyn StateStore) -> Result<Option<ServiceState>, PersistError
     state.framework_id = framework_id;
     state.cleanup = read::<Vec<Placement>>(store, "cleanup")?.unwrap_or_default();
     state.operator = read::<OperatorState>(store, "operator")?.unwrap_or_default();
+    for key in store.list("jobs")? {
+        if let Some(job) = read::<Job>(store, &key)? {
+            state.jobs.insert(job.id.clone(), job);
+        }
+    }
     // The stored instances are the truth (a decommissioned one is absent).
     state.instances.clear();
     for key in store.list("instances")? {
@@ -76,7 +87,11 @@ pub fn save_all(store: &dyn StateStore, state: &ServiceState) -> Result<(), Pers
         .put("target", json(&state.target))
         .put("cleanup", json(&state.cleanup))
         .put("operator", json(&state.operator))
-        .delete_prefix("instances");
+        .delete_prefix("instances")
+        .delete_prefix("jobs");
+    for job in state.jobs.values() {
+        batch = batch.put(job_key(&job.id), json(job));
+    }
     if let Some(id) = &state.framework_id {
         batch = batch.put("framework_id", json(id));
     }
@@ -105,6 +120,19 @@ pub fn save(
         match state.instances.get(id) {
             Some(instance) => batch = batch.put(instance_key(id), json(instance)),
             None => batch = batch.delete(instance_key(id)),
+        }
+    }
+    store.apply(batch)?;
+    Ok(())
+}
+
+/// Writes the jobs a `PersistJobs` action names (deleting those the state forgot).
+pub fn save_jobs(store: &dyn StateStore, state: &ServiceState, jobs: &[String]) -> Result<(), PersistError> {
+    let mut batch = Batch::new();
+    for id in jobs {
+        match state.jobs.get(id) {
+            Some(job) => batch = batch.put(job_key(id), json(job)),
+            None => batch = batch.delete(job_key(id)),
         }
     }
     store.apply(batch)?;

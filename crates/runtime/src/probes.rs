@@ -39,9 +39,22 @@ pub trait Probe: Send + Sync + std::fmt::Debug {
 /// The probes a framework provides, by name.
 pub type Probes = BTreeMap<String, Arc<dyn Probe>>;
 
-/// Routes a framework adds to the operator API (Kafka's topics, for instance); they get
-/// the scheduler to read where the instances are.
+/// What a framework's routes work with.
+#[derive(Clone)]
+pub struct ExtensionContext {
+    /// The scheduler, to read where instances are and what jobs exist.
+    pub scheduler: crate::driver::SharedScheduler,
+    /// To carry out commands (submit and kill jobs...).
+    pub commands: crate::commands::Commands,
+    /// The artifact cache the API serves at `/v1/artifacts/{sha256}` (if the service has
+    /// one): files a submission uploads go there, for agents to fetch.
+    pub artifacts: Option<Arc<crate::artifacts::Cache>>,
+    /// Where agents reach the operator API (`http://host:port`), if known.
+    pub base_url: Option<String>,
+}
+
+/// Routes a framework adds to the operator API (Kafka's topics, Spark's submissions...).
 pub trait ApiExtension: Send + Sync + std::fmt::Debug {
     /// The routes.
-    fn router(&self, scheduler: crate::driver::SharedScheduler) -> axum::Router;
+    fn router(&self, ctx: ExtensionContext) -> axum::Router;
 }

@@ -25,12 +25,12 @@ use std::time::Duration;
 pub struct Topics;
 
 impl herd_runtime::probes::ApiExtension for Topics {
-    fn router(&self, scheduler: SharedScheduler) -> axum::Router {
+    fn router(&self, ctx: herd_runtime::probes::ExtensionContext) -> axum::Router {
         axum::Router::new()
             .route("/v1/endpoints/broker", get(brokers))
             .route("/v1/topics", get(list).post(create))
             .route("/v1/topics/{name}", get(describe).delete(delete))
-            .with_state(scheduler)
+            .with_state(ctx.scheduler)
     }
 }
 

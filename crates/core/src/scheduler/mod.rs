@@ -11,6 +11,7 @@
 //! place, on its own reservations (recovery), after a capped backoff.
 
 pub mod drain;
+pub mod jobs;
 pub mod launch;
 pub mod operator_plans;
 pub mod plan;
@@ -121,10 +122,13 @@ pub enum Action {
     Suppress,
     /// TEARDOWN the framework: the uninstall is complete.
     Teardown,
+    /// Persist these jobs now (a job absent from the state is deleted), before the
+    /// actions after this one.
+    PersistJobs(Vec<String>),
 }
 
 /// An operator command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Hold a plan (no new steps start).
     Pause(String),
@@ -159,6 +163,15 @@ pub enum Command {
     },
     /// Stop an operator plan: its running tasks are killed, nothing more starts.
     Stop(String),
+    /// Queue a job (see [`jobs`]).
+    SubmitJob {
+        /// Its id: new, chosen by the framework.
+        id: String,
+        /// What it runs.
+        spec: Box<jobs::JobSpec>,
+    },
+    /// Kill a job.
+    KillJob(String),
 }
 
 /// Why an operator command cannot be carried out.
@@ -207,6 +220,9 @@ pub struct Scheduler {
     torn_down: bool,
     outcomes: VecDeque<OfferOutcome>,
     orphans: VecDeque<OrphanRelease>,
+    /// The most each agent offered of unreserved CPUs and memory (jobs that fit none are
+    /// refused).
+    capacity: BTreeMap<AgentId, (f64, f64)>,
     /// Gang instances reserved by the offers being handled (cleared per batch): launched in
     /// the same ACCEPT once the batch has placed the whole gang.
     gang_reserved: Vec<(InstanceId, OfferId, offer::Assignment)>,
@@ -253,6 +269,7 @@ impl Scheduler {
             outcomes: VecDeque::new(),
             orphans: VecDeque::new(),
             gang_reserved: Vec::new(),
+            capacity: BTreeMap::new(),
         })
     }
 
@@ -290,6 +307,7 @@ impl Scheduler {
                     .flat_map(|i| i.tasks.values())
                     .filter(|t| t.active())
                     .map(|t| (t.task_id.clone(), Some(t.agent_id.clone())))
+                    .chain(self.job_tasks())
                     .collect();
                 actions.push(Action::Reconcile(tasks));
                 actions.push(Action::Revive);
@@ -307,6 +325,7 @@ impl Scheduler {
         if self.state.operator.uninstalling
             && self.state.instances.is_empty()
             && self.state.cleanup.is_empty()
+            && self.job_tasks().is_empty()
             && !self.torn_down
         {
             self.torn_down = true;
@@ -415,6 +434,10 @@ impl Scheduler {
 
     /// Records an update, persists its effect, then acknowledges it.
     fn update(&mut self, status: TaskStatus, now: Timestamp, actions: &mut Vec<Action>) {
+        if let Some(job_actions) = self.job_update(&status, now) {
+            actions.extend(job_actions);
+            return;
+        }
         let Some((instance_id, task_name)) =
             self.state.find_task(&status.task_id).map(|(i, n)| (i.clone(), n.clone()))
         else {
@@ -615,7 +638,8 @@ impl Scheduler {
             || steps_waiting
             || !drains.is_empty()
             || drain_waiting
-            || !drain::relaunch(&self.state, now).is_empty();
+            || !drain::relaunch(&self.state, now).is_empty()
+            || self.jobs_waiting();
         if pending && self.suppressed {
             self.suppressed = false;
             actions.push(Action::Revive);
@@ -683,8 +707,10 @@ impl Scheduler {
         let mut wanting: VecDeque<InstanceId> = self.wanting_launch(now).into();
         let (mut steps, _) = operator_plans::launchable(&self.state, now);
         steps.extend(drain::launchable(&self.state, now).0);
+        let mut job_order = self.jobs_to_launch(now);
         let mut declined = Vec::new();
         for offer in offers {
+            self.note_capacity(&offer);
             self.confirm_reservations(&offer, now, actions);
             if let Some(release) = self.release(&offer, now) {
                 actions.extend(release);
@@ -725,6 +751,14 @@ impl Scheduler {
                     }
                 }
             }
+            if !used
+                && !job_order.is_empty()
+                && let Some((launched, accept)) = self.launch_jobs(&offer, &mut job_order)
+            {
+                actions.push(Action::PersistJobs(launched));
+                actions.push(accept);
+                used = true;
+            }
             if !used {
                 if wanting.is_empty() && steps.is_empty() {
                     self.record_outcome(now, &offer, None, Some("nothing to launch".to_owned()));
@@ -736,7 +770,7 @@ impl Scheduler {
         if !declined.is_empty() {
             // Short while any instance is still to be deployed (its turn may come soon).
             let all_done = plan::deploy_plan(&self.state).status == plan::Status::Complete;
-            let refuse_secs = if wanting.is_empty() && steps.is_empty() && all_done {
+            let refuse_secs = if wanting.is_empty() && steps.is_empty() && all_done && !self.jobs_waiting() {
                 LONG_REFUSE_SECS
             } else {
                 SHORT_REFUSE_SECS
@@ -1159,6 +1193,11 @@ impl Scheduler {
                 return Err(CommandError::Conflict("the service is being uninstalled".to_owned()));
             }
             Command::Start { plan, params } => return self.start_plan(plan, params, now),
+            Command::SubmitJob { .. } if self.state.operator.uninstalling => {
+                return Err(CommandError::Conflict("the service is being uninstalled".to_owned()));
+            }
+            Command::SubmitJob { id, spec } => return self.submit_job(id, *spec, now),
+            Command::KillJob(id) => return self.kill_job(&id, now),
             Command::Stop(plan) => {
                 if self.state.operator.runs.remove(&plan).is_some() {
                     actions.extend(
@@ -1274,6 +1313,7 @@ impl Scheduler {
                 for instance in self.state.instances.values_mut() {
                     instance.retiring = Some(state::Retire::Decommission);
                 }
+                actions.extend(self.kill_all_jobs(now));
             }
         }
         actions.insert(
@@ -1433,5 +1473,7 @@ fn check_passed(c: &herd_mesos_api::CheckStatusInfo) -> bool {
         || c.tcp.as_ref().and_then(|r| r.succeeded).unwrap_or(false)
 }
 
+#[cfg(test)]
+mod jobs_tests;
 #[cfg(test)]
 mod tests;

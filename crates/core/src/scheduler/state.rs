@@ -266,6 +266,9 @@ pub struct ServiceState {
     /// Operator decisions.
     #[serde(default)]
     pub operator: OperatorState,
+    /// Jobs submitted at run time, by id (queued, running and the recent ended ones).
+    #[serde(default)]
+    pub jobs: BTreeMap<String, super::jobs::Job>,
 }
 
 impl ServiceState {
@@ -284,6 +287,7 @@ impl ServiceState {
             instances,
             cleanup: Vec::new(),
             operator: OperatorState::default(),
+            jobs: BTreeMap::new(),
         }
     }
 
@@ -338,6 +342,6 @@ impl ServiceState {
 /// Whether two specs agree on everything outside their pod types that goes into a launch
 /// (user, recovery settings...): pods are compared one by one, plans do not matter.
 fn same_service_settings(a: &ServiceSpec, b: &ServiceSpec) -> bool {
-    ServiceSpec { pods: Vec::new(), plans: Vec::new(), ..a.clone() }
-        == ServiceSpec { pods: Vec::new(), plans: Vec::new(), ..b.clone() }
+    ServiceSpec { pods: Vec::new(), plans: Vec::new(), queues: Vec::new(), ..a.clone() }
+        == ServiceSpec { pods: Vec::new(), plans: Vec::new(), queues: Vec::new(), ..b.clone() }
 }

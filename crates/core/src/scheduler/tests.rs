@@ -33,14 +33,14 @@ fn spec() -> ServiceSpec {
     ServiceSpec::parse(SPEC, SpecFormat::Toml, "hello.toml").unwrap()
 }
 
-fn scheduler() -> Scheduler {
+pub(super) fn scheduler() -> Scheduler {
     let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec: spec() })).unwrap();
     let actions = s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
     assert!(actions.contains(&Action::Reconcile(vec![])));
     s
 }
 
-fn offer(n: u32, extra: Vec<Resource>) -> Offer {
+pub(super) fn offer(n: u32, extra: Vec<Resource>) -> Offer {
     let role = "hello-role";
     let mut resources = vec![
         Resource::scalar("cpus", 2.0).allocated_to(role),
@@ -64,7 +64,7 @@ fn offer(n: u32, extra: Vec<Resource>) -> Offer {
     }
 }
 
-fn accepted(actions: &[Action]) -> Vec<(Vec<OfferId>, Vec<Operation>)> {
+pub(super) fn accepted(actions: &[Action]) -> Vec<(Vec<OfferId>, Vec<Operation>)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -79,7 +79,7 @@ fn launched_task(ops: &[Operation]) -> herd_mesos_api::TaskInfo {
     group.launch_group.as_ref().unwrap().task_group.tasks[0].clone()
 }
 
-fn status(task: &herd_mesos_api::TaskInfo, state: TaskState) -> TaskStatus {
+pub(super) fn status(task: &herd_mesos_api::TaskInfo, state: TaskState) -> TaskStatus {
     let mut s = TaskStatus::new(task.task_id.clone(), state);
     s.agent_id = Some(task.agent_id.clone());
     s.uuid = Some(vec![1; 16]);

@@ -36,6 +36,32 @@ pub struct ServiceSpec {
     /// How failed instances are recovered.
     #[serde(default)]
     pub recovery: RecoverySpec,
+    /// Queues that jobs submitted at run time wait in (see `scheduler::jobs`); none means
+    /// one queue, `default`.
+    #[serde(default)]
+    pub queues: Vec<QueueSpec>,
+}
+
+/// A queue of jobs: the teams sharing a service's cluster, each with a weight and limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Its name (jobs name it).
+    pub name: String,
+    /// Its share relative to the other queues' (a queue of weight 2 gets twice the CPUs of
+    /// one of weight 1 when both have jobs waiting).
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// Most jobs running at once.
+    #[serde(default)]
+    pub max_running: Option<u32>,
+    /// Most CPUs its running jobs are charged at once.
+    #[serde(default)]
+    pub max_cpus: Option<f64>,
+}
+
+fn default_weight() -> f64 {
+    1.0
 }
 
 /// Recovery settings.

@@ -31,6 +31,7 @@ mod pod_count;
 mod pod_names;
 mod ports;
 mod principal;
+mod queues;
 mod resources;
 mod role;
 mod scale_in;
@@ -99,6 +100,7 @@ const SPEC_RULES: &[SpecRule] = &[
     checks::check,
     plans::check,
     decommission_tasks::check,
+    queues::check,
 ];
 
 /// The rules an update must meet besides the new spec being valid.
