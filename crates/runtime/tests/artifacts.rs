@@ -729,3 +729,15 @@ async fn a_pypi_source_with_a_wrong_pinned_digest_fails_naming_both() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn uploaded_bytes_become_a_blob_served_by_their_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    let jar = Bytes::from_static(b"PK\x03\x04 a user's application jar");
+    let sha = cache.put_bytes(jar.clone()).await.unwrap();
+    assert_eq!(sha, sha256_hex(&jar));
+    assert_eq!(std::fs::read(cache.blob_path(&sha).unwrap()).unwrap(), jar.to_vec());
+    assert_eq!(cache.put_bytes(jar.clone()).await.unwrap(), sha, "the same bytes, the same blob");
+    assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no leftovers");
+}

@@ -429,6 +429,8 @@ impl Scheduler {
         let mut env = job.spec.env.clone();
         env.insert("HERD_SERVICE".into(), spec.name.clone());
         env.insert("HERD_JOB".into(), id.to_owned());
+        // The agent's address, for what the job must bind or advertise (a Spark driver).
+        env.insert("HERD_HOST".into(), offer.hostname.clone());
         for (name, port) in ports {
             env.insert(format!("PORT_{}", name.to_uppercase().replace('-', "_")), port.to_string());
         }

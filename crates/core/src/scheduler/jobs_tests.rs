@@ -79,6 +79,7 @@ fn a_job_launches_on_unreserved_resources_and_is_tracked_to_its_end() {
     assert!(task.resources.iter().all(|r| r.reservations.is_empty()), "unreserved: {:?}", task.resources);
     assert_eq!(env(task, "APP").as_deref(), Some("pi"));
     assert_eq!(env(task, "HERD_JOB").as_deref(), Some("driver-1"));
+    assert_eq!(env(task, "HERD_HOST").as_deref(), Some("127.0.1.1"), "the agent's address");
     let port: u16 = env(task, "PORT_UI").unwrap().parse().unwrap();
     assert!((31000..=32000).contains(&port));
     assert_eq!(s.jobs()["driver-1"].state, JobState::Launching);

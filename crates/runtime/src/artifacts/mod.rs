@@ -37,7 +37,7 @@ pub use error::ArtifactError;
 pub use serve::router;
 
 use archive::ArchiveKind;
-use download::{Downloader, Fetched};
+use download::{Downloader, Fetched, hex};
 use herd_core::spec::{ArtifactSource, ArtifactSpec, MavenDir};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -275,6 +275,28 @@ impl Cache {
     pub fn blob_path(&self, sha256: &str) -> Option<PathBuf> {
         let path = self.dir.join("sha256").join(sha256);
         (serve::is_blob_id(sha256) && path.is_file()).then_some(path)
+    }
+
+    /// Stores `bytes` (a file a user uploaded: a Spark application's jar...) as a blob;
+    /// its SHA-256, under which `/v1/artifacts/{sha256}/{file_name}` serves it. Storing the
+    /// same bytes twice is harmless.
+    pub async fn put_bytes(&self, bytes: bytes::Bytes) -> Result<String, ArtifactError> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            use sha2::Digest as _;
+            let sha256 = hex(&sha2::Sha256::digest(&bytes));
+            let target = dir.join("sha256").join(&sha256);
+            if target.is_file() {
+                return Ok(sha256);
+            }
+            let tmp = dir.join("tmp");
+            let mut file =
+                tempfile::NamedTempFile::new_in(&tmp).map_err(ArtifactError::io("create a file in", &tmp))?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(ArtifactError::io("write", file.path()))?;
+            file.persist(&target).map_err(|e| ArtifactError::io("store", &target)(e.error))?;
+            Ok(sha256)
+        })
+        .await
     }
 
     /// What `artifact` resolved to before, if the index has it and its blob is there; no
