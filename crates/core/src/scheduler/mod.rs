@@ -375,6 +375,11 @@ impl Scheduler {
         }
         record.probe_passed = true;
         record.ready = record.check_passed;
+        if let Some(pod) = self.state.target.spec.pod(&id.pod)
+            && plan::runs_as_wanted(&self.state, pod, &self.state.instances[&id])
+        {
+            self.state.instances.get_mut(&id).expect("instance present").deployed = true;
+        }
         actions.push(Action::Persist { instances: vec![id], service: false });
     }
 
@@ -541,6 +546,7 @@ impl Scheduler {
                 let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
                 instance.failures = 0;
                 instance.relaunch_after = None;
+                instance.deployed = true;
             }
         }
         actions.push(Action::Persist { instances: vec![instance_id], service: service_changed });

@@ -155,6 +155,17 @@ pub fn gang_waiting(state: &ServiceState, pod: &PodSpec) -> bool {
         })
 }
 
+/// Whether `instance` is being updated (it was deployed before, or it still has tasks of an
+/// older config), rather than deployed for the first time.
+fn updating(state: &ServiceState, instance: &Instance) -> bool {
+    instance.deployed
+        || instance.tasks.values().any(|t| {
+            t.config_id != state.target.id
+                && super::state::parse_tag(&t.config_id).is_none()
+                && t.config_id != super::drain::DRAIN_TAG
+        })
+}
+
 /// Which of a phase's incomplete instances `strategy` lets work now: `serial` the first,
 /// `parallel` all, `canary` the first, then (once resumed) the rest serially. `all` is how
 /// many steps the phase has (a canary is done once fewer are incomplete).
@@ -201,7 +212,8 @@ pub fn workable(state: &ServiceState) -> Vec<InstanceId> {
         }
         // Instances that ran before roll by the update strategy; new ones (a scale-out)
         // deploy by the deploy strategy, beside them.
-        let ran = |id: &&InstanceId| state.instances.get(*id).is_some_and(|i| !i.tasks.is_empty());
+        // (An instance launched for the first time and not ready yet is still deploying.)
+        let ran = |id: &&InstanceId| state.instances.get(*id).is_some_and(|i| updating(state, i));
         match pod.update_strategy {
             Some(update) => {
                 let (updated, fresh): (Vec<&InstanceId>, Vec<&InstanceId>) =

@@ -107,6 +107,10 @@ pub struct Instance {
     /// `decommission` plan's step).
     #[serde(default)]
     pub drain_forced: bool,
+    /// Whether the instance ever ran as its pod type wants (ready): a later config change
+    /// then rolls through it by the pod type's `update_strategy`, not its deploy `strategy`.
+    #[serde(default)]
+    pub deployed: bool,
     /// The agent address of the placement this instance had before its latest replace
     /// (templates see it as `replaced_host`: e.g. Cassandra's replace-address).
     #[serde(default)]
@@ -235,6 +239,7 @@ impl Instance {
             executor_launch: None,
             reserved_at: None,
             drain_forced: false,
+            deployed: false,
             replaced_host: None,
         }
     }

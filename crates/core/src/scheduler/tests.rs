@@ -895,3 +895,20 @@ fn a_scale_out_with_a_config_change_deploys_new_instances_beside_a_serial_rollou
     let names: Vec<String> = plan::workable(&state).iter().map(ToString::to_string).collect();
     assert_eq!(names, ["hello-0", "hello-3", "hello-4"], "one running instance at a time, new ones at once");
 }
+
+#[test]
+fn a_serial_first_deploy_waits_for_each_instance_even_with_an_update_strategy() {
+    let text = SPEC.replace("count = 3\n", "count = 3\nupdate_strategy = \"serial\"\n");
+    let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap();
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0);
+    let actions = s.step(Input::Offers(vec![offer(1, vec![])]), 1.0);
+    let first = launched_task(&accepted(&actions)[0].1);
+    // hello-0 is launched, not running yet: hello-1 waits for it.
+    let names: Vec<String> = plan::workable(s.state()).iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["hello-0"]);
+    assert!(accepted(&s.step(Input::Offers(vec![offer(2, vec![])]), 2.0)).is_empty());
+    s.step(Input::Update(status(&first, TaskState::TaskRunning)), 3.0);
+    assert!(s.state().instances[&InstanceId::new("hello", 0)].deployed);
+    assert_eq!(accepted(&s.step(Input::Offers(vec![offer(2, vec![])]), 4.0)).len(), 1, "now hello-1");
+}
