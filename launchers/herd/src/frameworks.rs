@@ -1,6 +1,7 @@
 //! The frameworks this `herd` knows: their documented default configs, and how a config of
-//! each becomes a service spec (`hello` configs are service specs themselves; `kafka`
-//! configs are Kafka's own, turned into a spec by `herd-kafka`).
+//! each becomes a service spec (`hello` configs are service specs themselves; `kafka` and
+//! `cassandra` configs are the systems' own, turned into specs by `herd-kafka` and
+//! `herd-cassandra`).
 
 use anyhow::{Context, bail};
 use herd_core::spec::{ServiceSpec, SpecFormat};
@@ -13,6 +14,9 @@ struct Framework {
     parse: fn(&str, SpecFormat, &str) -> anyhow::Result<ServiceSpec>,
     probes: fn() -> herd_runtime::probes::Probes,
     extension: Option<fn() -> std::sync::Arc<dyn herd_runtime::probes::ApiExtension>>,
+    /// How `herd endpoints` joins the main endpoint's addresses: `,` for what clients take
+    /// as one list (Kafka's bootstrap servers), `\n` for one contact point per line.
+    separator: &'static str,
 }
 
 fn parse_spec(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
@@ -23,14 +27,19 @@ fn parse_kafka(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<S
     Ok(herd_kafka::parse(text, format, origin)?)
 }
 
+fn parse_cassandra(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+    Ok(herd_cassandra::parse(text, format, origin)?)
+}
+
 /// Every framework, by name.
-const FRAMEWORKS: [Framework; 2] = [
+const FRAMEWORKS: [Framework; 3] = [
     Framework {
         name: "hello",
         default_config: herd_hello::DEFAULT_CONFIG,
         parse: parse_spec,
         probes: herd_runtime::probes::Probes::new,
         extension: None,
+        separator: ",",
     },
     Framework {
         name: "kafka",
@@ -38,6 +47,15 @@ const FRAMEWORKS: [Framework; 2] = [
         parse: parse_kafka,
         probes: herd_kafka::probes,
         extension: Some(herd_kafka::extension),
+        separator: ",",
+    },
+    Framework {
+        name: "cassandra",
+        default_config: herd_cassandra::DEFAULT_CONFIG,
+        parse: parse_cassandra,
+        probes: herd_cassandra::probes,
+        extension: None,
+        separator: "\n",
     },
 ];
 
@@ -102,6 +120,12 @@ pub(crate) fn probes(framework: &str) -> herd_runtime::probes::Probes {
 /// The operator API routes `framework` adds, if any.
 pub(crate) fn extension(framework: &str) -> Option<std::sync::Arc<dyn herd_runtime::probes::ApiExtension>> {
     find(framework).ok().and_then(|f| f.extension).map(|make| make())
+}
+
+/// How `herd endpoints` joins the main endpoint's addresses for `framework` (`,` for an
+/// unknown one).
+pub(crate) fn separator(framework: &str) -> &'static str {
+    find(framework).map_or(",", |f| f.separator)
 }
 
 /// Validates `spec`; the error lists every problem with its field and fix.
