@@ -25,7 +25,8 @@ const IP: Ipv4Addr = Ipv4Addr::new(127, 0, 23, 1);
 /// Rows written and read back.
 const ROWS: i32 = 20;
 
-/// Cassandra's JVM flags (from cassandra's jvm-server.options and jvm17-server.options).
+/// Cassandra's JVM flags (from cassandra's jvm-server.options), besides the Java 17 module
+/// flags (`herd_cassandra::JAVA17_MODULE_FLAGS`, as the framework starts nodes).
 const JVM_FLAGS: &[&str] = &[
     "-Xms512m",
     "-Xmx512m",
@@ -45,30 +46,6 @@ const JVM_FLAGS: &[&str] = &[
     "-XX:G1RSetUpdatingPauseTimePercent=5",
     "-XX:MaxGCPauseMillis=300",
     "-XX:InitiatingHeapOccupancyPercent=70",
-    "-Djdk.attach.allowAttachSelf=true",
-    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
-    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
-    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
-    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
-    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
-    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
     "-Dio.netty.tryReflectionSetAccessible=true",
     "-Dio.netty.allocator.useCacheForAllThreads=true",
     "-Dio.netty.allocator.maxOrder=11",
@@ -165,6 +142,7 @@ async fn cassandra_answers_cql_and_stores_rows() {
     let mut command = guarded_command(java(), None);
     command
         .args(JVM_FLAGS)
+        .args(herd_cassandra::JAVA17_MODULE_FLAGS)
         .arg(format!("-javaagent:{}/libs/jamm-0.4.0.jar", dist.home.display()))
         .arg(format!("-Dcassandra.config=file://{}", config.display()))
         .arg(format!("-Dlogback.configurationFile={}/conf/logback.xml", dist.home.display()))
