@@ -1,7 +1,7 @@
 //! The frameworks this `herd` knows: their documented default configs, and how a config of
-//! each becomes a service spec (`hello` configs are service specs themselves; `kafka` and
-//! `cassandra` configs are the systems' own, turned into specs by `herd-kafka` and
-//! `herd-cassandra`).
+//! each becomes a service spec (`hello` configs are service specs themselves; `kafka`,
+//! `cassandra` and `spark` configs are the systems' own, turned into specs by `herd-kafka`,
+//! `herd-cassandra` and `herd-spark`).
 
 use anyhow::{Context, bail};
 use herd_core::spec::{ServiceSpec, SpecFormat};
@@ -31,8 +31,12 @@ fn parse_cassandra(text: &str, format: SpecFormat, origin: &str) -> anyhow::Resu
     Ok(herd_cassandra::parse(text, format, origin)?)
 }
 
+fn parse_spark(text: &str, format: SpecFormat, origin: &str) -> anyhow::Result<ServiceSpec> {
+    Ok(herd_spark::parse(text, format, origin)?)
+}
+
 /// Every framework, by name.
-const FRAMEWORKS: [Framework; 3] = [
+const FRAMEWORKS: [Framework; 4] = [
     Framework {
         name: "hello",
         default_config: herd_hello::DEFAULT_CONFIG,
@@ -56,6 +60,14 @@ const FRAMEWORKS: [Framework; 3] = [
         probes: herd_cassandra::probes,
         extension: None,
         separator: "\n",
+    },
+    Framework {
+        name: "spark",
+        default_config: herd_spark::DEFAULT_CONFIG,
+        parse: parse_spark,
+        probes: herd_spark::probes,
+        extension: Some(herd_spark::extension),
+        separator: ",",
     },
 ];
 

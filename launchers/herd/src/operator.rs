@@ -137,6 +137,19 @@ impl Operator {
         serde_json::from_slice(&body).with_context(|| format!("GET {url}: not JSON"))
     }
 
+    /// POST a file's bytes to `path` (uploads can be large: no overall timeout).
+    pub(crate) async fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .timeout(std::time::Duration::from_secs(3600))
+            .body(bytes)
+            .send()
+            .await;
+        self.answer(&format!("POST {path}"), response).await
+    }
+
     /// POST `body` (JSON, or nothing) to `path`.
     pub(crate) async fn post(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut request = self.http.post(format!("{}{path}", self.base));

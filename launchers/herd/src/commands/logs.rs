@@ -50,7 +50,9 @@ async fn find_task(operator: &Operator, task: &str) -> anyhow::Result<(String, S
     bail!("no task {task:?}; tasks: {}", known.join(", "))
 }
 
-async fn master_url(service: &str, master: Option<&str>) -> anyhow::Result<String> {
+/// The Mesos master's URL: `master` if given (a `zk://` one is asked for its leader), else
+/// the one recorded for `service`.
+pub(crate) async fn master_url(service: &str, master: Option<&str>) -> anyhow::Result<String> {
     let given =
         match master {
             Some(m) => m.to_owned(),
@@ -68,10 +70,12 @@ async fn master_url(service: &str, master: Option<&str>) -> anyhow::Result<Strin
     })
 }
 
-/// The task's sandbox on its agent: (agent URL, sandbox path).
-async fn sandbox(
+/// The task's sandbox on its agent: (agent URL, sandbox path). `service` is the task's
+/// framework (its name), for a task the agent no longer shows.
+pub(crate) async fn sandbox(
     http: &Operator,
     master: &str,
+    service: &str,
     agent_id: &str,
     task_id: &str,
 ) -> anyhow::Result<(String, String)> {
@@ -116,7 +120,51 @@ async fn sandbox(
             }
         }
     }
+    if let Some(dir) = forgotten_sandbox(http, master, service, &agent_url, &state, task_id).await {
+        return Ok((agent_url, dir));
+    }
     bail!("agent {address} no longer shows task {task_id} (its sandbox may have been cleaned up)")
+}
+
+/// The sandbox of a finished task the agent no longer lists (an agent forgets ended
+/// executors once their updates are acknowledged; the sandbox stays until it is
+/// garbage-collected) run by its own command executor (executor id = task id, as for
+/// herd's jobs): the newest run under
+/// `<work_dir>/slaves/<agent>/frameworks/<framework>/executors/<task>/runs/`, Mesos' layout.
+async fn forgotten_sandbox(
+    http: &Operator,
+    master: &str,
+    service: &str,
+    agent_url: &str,
+    state: &Value,
+    task_id: &str,
+) -> Option<String> {
+    let work_dir = state["flags"]["work_dir"].as_str()?;
+    let agent_id = state["id"].as_str()?;
+    let frameworks = http.get_url(&format!("{master}/master/frameworks")).await.ok()?;
+    let ids: Vec<&str> = ["frameworks", "completed_frameworks"]
+        .iter()
+        .flat_map(|k| frameworks[*k].as_array().into_iter().flatten())
+        .filter(|f| f["name"] == service)
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    for framework in ids {
+        let runs = format!("{work_dir}/slaves/{agent_id}/frameworks/{framework}/executors/{task_id}/runs");
+        let Ok(listing) = http.get_url(&format!("{agent_url}/files/browse?path={}", encode(&runs))).await
+        else {
+            continue;
+        };
+        let newest = listing
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["mode"].as_str().is_some_and(|m| m.starts_with('d')))
+            .max_by(|a, b| a["mtime"].as_f64().unwrap_or(0.0).total_cmp(&b["mtime"].as_f64().unwrap_or(0.0)));
+        if let Some(path) = newest.and_then(|e| e["path"].as_str()) {
+            return Some(path.to_owned());
+        }
+    }
+    None
 }
 
 pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
@@ -124,16 +172,32 @@ pub(crate) async fn exec(args: Args) -> anyhow::Result<()> {
     let operator = Operator::new(&args.service, api)?;
     let (task_id, agent_id) = find_task(&operator, &args.task).await?;
     let master = master_url(&args.service, args.master.as_deref()).await?;
-    let (agent, dir) = sandbox(&operator, &master, &agent_id, &task_id).await?;
-    let file = format!("{dir}/{}", if args.stderr { "stderr" } else { "stdout" });
+    let (agent, dir) = sandbox(&operator, &master, &args.service, &agent_id, &task_id).await?;
+    print_file(
+        &operator,
+        &agent,
+        &format!("{dir}/{}", if args.stderr { "stderr" } else { "stdout" }),
+        args.follow,
+    )
+    .await
+}
+
+/// Prints a sandbox file of the agent at `agent` (its files API), and with `follow` keeps
+/// printing what is appended.
+pub(crate) async fn print_file(
+    operator: &Operator,
+    agent: &str,
+    file: &str,
+    follow: bool,
+) -> anyhow::Result<()> {
     let mut offset: u64 = 0;
     let mut out = std::io::stdout().lock();
     loop {
-        let url = format!("{agent}/files/read?path={}&offset={offset}&length=65536", encode(&file));
+        let url = format!("{agent}/files/read?path={}&offset={offset}&length=65536", encode(file));
         let chunk = operator.get_url(&url).await.with_context(|| format!("reading {file} on {agent}"))?;
         let data = chunk["data"].as_str().unwrap_or_default();
         if data.is_empty() {
-            if !args.follow {
+            if !follow {
                 return Ok(());
             }
             out.flush()?;

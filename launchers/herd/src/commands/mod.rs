@@ -10,6 +10,7 @@ mod logs;
 mod plan;
 mod pod;
 mod run;
+mod spark;
 mod status;
 mod topic;
 mod up;
@@ -80,6 +81,8 @@ pub(crate) enum Command {
     Pod(pod::Args),
     /// Run one framework's scheduler in the foreground.
     Run(run::Args),
+    /// Spark applications: submit (a jar or .py, URL or local file), status, list, kill, logs.
+    Spark(spark::Args),
     /// The services herd runs on this machine and how their deploys stand.
     Status(status::Args),
     /// A Kafka service's topics: list, create, describe, delete.
@@ -99,6 +102,7 @@ impl Command {
             Self::Logs(args) => logs::exec(args).await,
             Self::Plan(args) => plan::exec(args).await,
             Self::Pod(args) => pod::exec(args).await,
+            Self::Spark(args) => spark::exec(args).await,
             Self::Status(args) => status::exec(args).await,
             Self::Topic(args) => topic::exec(args).await,
             Self::Up(args) => up::exec(args).await,
