@@ -312,7 +312,9 @@ impl Service {
             .collect(),
             ..FrameworkInfo::default()
         };
-        let scheduler: SharedScheduler = Arc::new(Mutex::new(Scheduler::new(state)?));
+        let mut core = Scheduler::new(state)?;
+        core.set_api_base(base_url.clone().ok());
+        let scheduler: SharedScheduler = Arc::new(Mutex::new(core));
         let (commands_tx, commands) = tokio::sync::mpsc::channel(16);
         let stop = CancellationToken::new();
         let metrics = Arc::new(metrics::Metrics::default());

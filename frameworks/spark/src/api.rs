@@ -142,7 +142,8 @@ impl Shared {
             .first()
             .map(|q| q.name.clone())
             .unwrap_or_else(|| herd_core::scheduler::jobs::DEFAULT_QUEUE.to_owned());
-        Ok(Cluster { master, distribution, defaults, default_queue })
+        let api_base = self.0.ctx.base_url.clone();
+        Ok(Cluster { master, distribution, defaults, default_queue, api_base })
     }
 
     /// Queues `sub` as a new driver job; its id. A submission whose `key` was seen before

@@ -112,6 +112,20 @@ pub struct Cluster {
     pub defaults: SubmitDefaults,
     /// The queue of submissions that name none.
     pub default_queue: String,
+    /// Where agents reach the operator API: fetch URLs on it go into the driver's job as
+    /// paths, which the core resolves against the API's address when the driver launches
+    /// (a driver queued across a scheduler restart still fetches).
+    pub api_base: Option<String>,
+}
+
+impl Cluster {
+    /// `url` as the driver's job names it: a path when the operator API serves it.
+    fn fetchable(&self, url: &str) -> String {
+        match self.api_base.as_deref().and_then(|base| url.strip_prefix(base)) {
+            Some(path) if path.starts_with("/v1/") => path.to_owned(),
+            _ => url.to_owned(),
+        }
+    }
 }
 
 /// Why a submission cannot run.
@@ -329,7 +343,7 @@ pub fn plan(sub: &Submission, cluster: &Cluster) -> Result<JobSpec, SubmitError>
         .distribution
         .iter()
         .map(|url| Uri {
-            value: url.clone(),
+            value: cluster.fetchable(url),
             executable: None,
             extract: Some(true),
             cache: Some(true),
@@ -337,7 +351,7 @@ pub fn plan(sub: &Submission, cluster: &Cluster) -> Result<JobSpec, SubmitError>
         })
         .collect();
     uris.push(Uri {
-        value: sub.app_resource.clone(),
+        value: cluster.fetchable(&sub.app_resource),
         executable: None,
         extract: Some(false),
         cache: Some(false),
@@ -493,6 +507,7 @@ mod tests {
             distribution: vec!["http://api/v1/artifacts/abc/spark4-4.3.0.tar.gz".into()],
             defaults: SubmitDefaults::of(&spec).unwrap(),
             default_queue: "default".into(),
+            api_base: Some("http://api".into()),
         }
     }
 
@@ -524,6 +539,12 @@ mod tests {
         assert_eq!(job.ports, ["driver", "blockmanager", "ui"]);
         assert_eq!(job.uris.len(), 2);
         assert_eq!(job.uris[1].output_file.as_deref(), Some("pi.jar"));
+        let values: Vec<&str> = job.uris.iter().map(|u| u.value.as_str()).collect();
+        assert_eq!(
+            values,
+            ["/v1/artifacts/abc/spark4-4.3.0.tar.gz", "/v1/artifacts/def/pi.jar"],
+            "what the operator API serves goes in as paths, resolved where the API is at launch"
+        );
         assert_eq!(job.max_retries, 0);
     }
 

@@ -49,7 +49,10 @@ pub struct JobSpec {
     /// Named ports it needs from the offer (exported as `PORT_<NAME>`).
     #[serde(default)]
     pub ports: Vec<String>,
-    /// What the fetcher puts in its sandbox.
+    /// What the fetcher puts in its sandbox. A value that is a path (`/v1/artifacts/<sha256>/<file>`)
+    /// names a file the scheduler's operator API serves: it becomes a URL on the API's
+    /// address when the job launches, so a job still fetches after the scheduler restarted
+    /// elsewhere.
     #[serde(default)]
     pub uris: Vec<Uri>,
     /// Unix user (default: the service's).
@@ -310,14 +313,28 @@ impl Scheduler {
         jobs.iter().take(10).map(|j| j.id.as_str()).collect::<Vec<_>>().join(", ")
     }
 
-    /// Remembers the most each agent has offered (for refusing jobs that can never fit).
+    /// Remembers the most each agent has had for jobs (for refusing jobs that can never
+    /// fit): what it offers now plus what this service's jobs use there.
     pub(super) fn note_capacity(&mut self, offer: &Offer) {
         let offered: Resources =
             offer.resources.iter().map(|r| Resource { allocation_info: None, ..r.upgraded() }).collect();
         let free = offered.unreserved();
+        let (mut cpus, mut mem) = (free.cpus(), free.mem());
+        for job in self.state.jobs.values() {
+            if job.state.launched() && job.agent_id.as_ref() == Some(&offer.agent_id) {
+                cpus += job.spec.cpus;
+                mem += job.spec.mem_mb;
+            }
+        }
         let entry = self.capacity.entry(offer.agent_id.clone()).or_insert((0.0, 0.0));
-        entry.0 = entry.0.max(free.cpus());
-        entry.1 = entry.1.max(free.mem());
+        entry.0 = entry.0.max(cpus);
+        entry.1 = entry.1.max(mem);
+    }
+
+    /// Where agents reach the operator API (`http://host:port`): job URIs that are paths
+    /// on it are resolved against it at launch.
+    pub fn set_api_base(&mut self, base: Option<String>) {
+        self.api_base = base;
     }
 
     /// Whether a queued job waits for offers.
@@ -441,7 +458,15 @@ impl Scheduler {
             agent_id: offer.agent_id.clone(),
             resources,
             command: Some(CommandInfo {
-                uris: job.spec.uris.clone(),
+                uris: job
+                    .spec
+                    .uris
+                    .iter()
+                    .map(|u| match (&self.api_base, u.value.starts_with('/')) {
+                        (Some(base), true) => Uri { value: format!("{base}{}", u.value), ..u.clone() },
+                        _ => u.clone(),
+                    })
+                    .collect(),
                 environment: Some(Environment {
                     variables: env
                         .into_iter()

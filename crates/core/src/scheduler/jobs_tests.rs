@@ -6,7 +6,7 @@ use super::state::ServiceState;
 use super::tests::{accepted, offer, scheduler, status};
 use super::*;
 use crate::spec::QueueSpec;
-use herd_mesos_api::OperationType;
+use herd_mesos_api::{OperationType, Resource};
 
 fn job(name: &str, queue: &str, cpus: f64) -> JobSpec {
     JobSpec {
@@ -203,4 +203,38 @@ fn a_restarted_scheduler_reconciles_running_jobs_and_finishes_them() {
     assert!(reconciled.unwrap().iter().any(|(id, _)| *id == task.task_id), "the job's task is reconciled");
     s.step(Input::Update(status(&task, TaskState::TaskFinished)), 5.0);
     assert_eq!(s.jobs()["j"].state, JobState::Finished);
+}
+
+#[test]
+fn api_paths_in_uris_resolve_where_the_scheduler_is_now_and_capacity_counts_running_jobs() {
+    let mut s = idle(Vec::new());
+    s.set_api_base(Some("http://127.0.0.1:4000".into()));
+    let uri = |value: &str| herd_mesos_api::Uri {
+        value: value.into(),
+        executable: None,
+        extract: Some(false),
+        cache: None,
+        output_file: None,
+    };
+    let spec = JobSpec {
+        uris: vec![uri("/v1/artifacts/abc/app.jar"), uri("https://example.org/x.jar")],
+        ..job("pi", "default", 1.5)
+    };
+    submit(&mut s, "j", spec);
+    let task = launched(&s.step(Input::Offers(vec![offer(1, vec![])]), 2.0)).remove(0);
+    let values: Vec<String> = task.command.unwrap().uris.into_iter().map(|u| u.value).collect();
+    assert_eq!(values, ["http://127.0.0.1:4000/v1/artifacts/abc/app.jar", "https://example.org/x.jar"]);
+    // A restarted scheduler learns capacity from offers that lack what its jobs hold: the
+    // agent's offer (0.5 cpus left) plus the running job's 1.5 still fit a 2-cpu job.
+    let mut s = Scheduler::new(s.state().clone()).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 3.0);
+    let mut busy = offer(1, vec![]);
+    busy.resources = busy
+        .resources
+        .into_iter()
+        .map(|r| if r.name == "cpus" { Resource::scalar("cpus", 0.5).allocated_to("hello-role") } else { r })
+        .collect();
+    s.step(Input::Offers(vec![busy]), 4.0);
+    s.command(Command::SubmitJob { id: "two".into(), spec: Box::new(job("t", "default", 2.0)) }, 5.0)
+        .unwrap();
 }

@@ -223,6 +223,8 @@ pub struct Scheduler {
     /// The most each agent offered of unreserved CPUs and memory (jobs that fit none are
     /// refused).
     capacity: BTreeMap<AgentId, (f64, f64)>,
+    /// Where agents reach the operator API (job URIs that are paths resolve against it).
+    api_base: Option<String>,
     /// Gang instances reserved by the offers being handled (cleared per batch): launched in
     /// the same ACCEPT once the batch has placed the whole gang.
     gang_reserved: Vec<(InstanceId, OfferId, offer::Assignment)>,
@@ -270,6 +272,7 @@ impl Scheduler {
             orphans: VecDeque::new(),
             gang_reserved: Vec::new(),
             capacity: BTreeMap::new(),
+            api_base: None,
         })
     }
 
