@@ -435,7 +435,14 @@ pub async fn spawn_kafka(dist: &Dist, ip: Ipv4Addr, dir: &Path) -> anyhow::Resul
     );
     std::fs::write(&properties, text).with_context(|| format!("write {}", properties.display()))?;
     // A cluster id is 16 random bytes in URL-safe base64 without padding (22 characters).
-    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+    // As Kafka's own `Uuid.randomUuid()`: never starting with `-`, which its command line
+    // would take for an option.
+    let cluster_id = loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            break id;
+        }
+    };
     let mut format = Command::new(java());
     format
         .arg(format!("-Dlog4j2.configurationFile={}/config/tools-log4j2.properties", dist.home.display()))

@@ -300,11 +300,19 @@ pub fn pinned_distribution() -> Result<ArtifactSpec, KafkaConfigError> {
 }
 
 /// The KRaft cluster id of a service: 16 bytes derived from its name, base64url without
-/// padding (22 characters, as `kafka-storage random-uuid` prints). Stable, so a broker
+/// padding (22 characters, as `kafka-storage random-uuid` prints), never starting with `-`. Stable, so a broker
 /// restarted or replaced formats its storage for the same cluster.
 pub fn cluster_id(service: &str) -> String {
-    let digest = sha2::Sha256::digest(format!("herd-kafka:{service}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+    // Never starting with `-` (as Kafka's own ids): the storage tool would take it for an
+    // option. A digest that does is hashed again.
+    let mut digest = sha2::Sha256::digest(format!("herd-kafka:{service}").as_bytes());
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+        if !id.starts_with('-') {
+            return id;
+        }
+        digest = sha2::Sha256::digest(digest);
+    }
 }
 
 /// The voter list of the quorum, as a template over the pod type `pod` whose instance `i`
@@ -804,6 +812,11 @@ mod tests {
         assert_eq!(id, cluster_id("kafka"));
         assert_ne!(id, cluster_id("other"));
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{id}");
+        // About one name in 64 hashes to an id starting with `-`: none may.
+        for n in 0..2000 {
+            let id = cluster_id(&format!("kafka-{n}"));
+            assert!(!id.starts_with('-') && id.len() == 22, "kafka-{n}: {id}");
+        }
     }
 
     #[test]
