@@ -19,6 +19,7 @@
 //! | `instances` | pod type name → list, ordered by index, of `{index, name, host, ports, placed, decommissioning}` for every instance of every pod type; an instance not placed yet has `placed = false`, an empty `host` and empty `ports`; one being scaled in (draining, then going) has `decommissioning = true` |
 //! | `instance_count` | pod type name → number of instances (placed or not) |
 //! | `attributes` | the agent's attributes as text: `{% if attributes.rack is defined %}broker.rack={{ attributes.rack }}{% endif %}` |
+//! | `replaced_ports` | port name → number of that placement, empty if it never was: `{{ replaced_ports.storage }}` |
 //! | `replaced_host` | the agent address the instance ran on before its latest replace, `none` if it never was: `{% if replaced_host %}-Dcassandra.replace_address_first_boot={{ replaced_host }}{% endif %}` |
 //!
 //! Helpers besides minijinja's builtin filters (`join`, `map`, `selectattr`, `length`,
@@ -117,6 +118,9 @@ pub struct TemplateContext {
     /// The agent address the instance ran on before it was last replaced (absent for an
     /// instance never replaced): e.g. Cassandra's `replace_address_first_boot`.
     pub replaced_host: Option<String>,
+    /// The ports of the placement before the latest replace (empty for an instance never
+    /// replaced): e.g. Cassandra's replace address is `host:storage_port`.
+    pub replaced_ports: BTreeMap<String, u16>,
 }
 
 /// Top-level names templates see, in declaration order (for error messages).
@@ -136,6 +140,7 @@ const TOP_LEVEL: &[&str] = &[
     "instance_count",
     "attributes",
     "replaced_host",
+    "replaced_ports",
 ];
 
 /// What templates are rendered with: the context plus derived values.
@@ -600,6 +605,7 @@ mod tests {
             instances,
             attributes: [("rack".to_owned(), "r2".to_owned())].into(),
             replaced_host: None,
+            replaced_ports: BTreeMap::new(),
         }
     }
 
@@ -640,7 +646,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "t line 3: undefined value `portz.http` (available: service, role, pod, index, instance, task, \
-             host, hostname, ports, env, params, instances, instance_count, attributes, replaced_host)"
+             host, hostname, ports, env, params, instances, instance_count, attributes, replaced_host, replaced_ports)"
         );
         let err = render("{{ hots }}").unwrap_err();
         assert!(err.message.starts_with("undefined value `hots` (available: service,"), "{err}");

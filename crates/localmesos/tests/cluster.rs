@@ -349,7 +349,7 @@ async fn two_frameworks_share_the_agents() {
 }
 
 #[tokio::test]
-async fn a_failing_task_kills_its_group() {
+async fn a_failing_task_kills_its_group_and_not_the_executors_other_groups() {
     let t = cluster(1).await;
     let mut s = Sched::subscribe(&t.cluster.master_url(), framework_info("group", HERD_CAPS)).await;
     let offer = s.offers().await.remove(0);
@@ -365,26 +365,56 @@ async fn a_failing_task_kills_its_group() {
         ],
         ..Default::default()
     };
+    let other = command_task("other", &offer.agent_id, "sleep 60", Some("herd-role"));
     let long = command_task("long", &offer.agent_id, "sleep 60", Some("herd-role"));
     let fails = command_task("fails", &offer.agent_id, "sleep 0.3; exit 3", Some("herd-role"));
-    s.accept(&offer, vec![Operation::launch_group(executor, vec![long, fails])]).await;
+    // Two groups in one executor (a server and, beside it, a maintenance task group).
+    s.accept(
+        &offer,
+        vec![
+            Operation::launch_group(executor.clone(), vec![other.clone()]),
+            Operation::launch_group(executor, vec![long, fails]),
+        ],
+    )
+    .await;
     let mut terminal = std::collections::BTreeMap::new();
-    let mut failure = None;
-    while terminal.len() < 2 || failure.is_none() {
-        match s.next().await {
-            Event::Update(u) => {
-                s.client.acknowledge(&u.status).await.unwrap();
-                if u.status.state.is_terminal() {
-                    terminal.insert(u.status.task_id.value.clone(), u.status);
-                }
+    let mut other_running = false;
+    while terminal.len() < 2 || !other_running {
+        if let Event::Update(u) = s.next().await {
+            s.client.acknowledge(&u.status).await.unwrap();
+            other_running |= u.status.task_id == other.task_id && u.status.state == TaskState::TaskRunning;
+            if u.status.state.is_terminal() {
+                terminal.insert(u.status.task_id.value.clone(), u.status);
             }
-            Event::Failure(f) => failure = Some(f),
-            _ => {}
         }
     }
     assert_eq!(terminal["fails"].state, TaskState::TaskFailed);
     assert_eq!(terminal["fails"].message.as_deref(), Some("Command exited with status 3"));
     assert_eq!(terminal["long"].state, TaskState::TaskKilled, "the sibling is killed");
+    assert!(!terminal.contains_key("other"), "the other group runs on: {terminal:?}");
+    // Killing the other group's task ends the executor: the master hears of it.
+    let kill = herd_mesos_api::scheduler::Kill {
+        task_id: other.task_id.clone(),
+        agent_id: Some(offer.agent_id.clone()),
+        kill_policy: None,
+    };
+    s.client.call(Call::Kill(kill)).await.unwrap();
+    let mut failure = None;
+    while failure.is_none() {
+        match s.next().await {
+            Event::Update(u) => {
+                s.client.acknowledge(&u.status).await.unwrap();
+                assert_eq!(u.status.task_id, other.task_id, "{:?}", u.status);
+                assert!(
+                    matches!(u.status.state, TaskState::TaskKilling | TaskState::TaskKilled),
+                    "{:?}",
+                    u.status
+                );
+            }
+            Event::Failure(f) => failure = Some(f),
+            _ => {}
+        }
+    }
     assert_eq!(failure.unwrap().executor_id.unwrap().as_str(), "group-exec");
 }
 

@@ -36,9 +36,6 @@ use std::collections::BTreeMap;
 /// The documented default config (`configs/kafka.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/kafka.toml");
 
-/// The pinned distributions (`configs/distributions.toml`).
-const DISTRIBUTIONS: &str = include_str!("../../../configs/distributions.toml");
-
 /// A Kafka service's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,12 +287,9 @@ fn in_sync(bootstrap: &str, broker_id: i32) -> Result<(), String> {
 
 /// The pinned Kafka distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, KafkaConfigError> {
-    let table: BTreeMap<String, ArtifactSpec> = toml::from_str(DISTRIBUTIONS).map_err(|e| {
-        KafkaConfigError::Parse { origin: "configs/distributions.toml".to_owned(), message: e.to_string() }
-    })?;
-    table.get("kafka").cloned().ok_or_else(|| KafkaConfigError::Parse {
-        origin: "configs/distributions.toml".to_owned(),
-        message: "has no [kafka] entry".to_owned(),
+    herd_core::spec::pinned_artifact("kafka").map_err(|e| KafkaConfigError::Parse {
+        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
+        message: e.message,
     })
 }
 

@@ -51,9 +51,6 @@ use herd_core::spec::{ServiceSpec, SpecFormat};
 /// The documented default config (`configs/spark.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/spark.toml");
 
-/// The pinned distributions (`configs/distributions.toml`).
-const DISTRIBUTIONS: &str = include_str!("../../../configs/distributions.toml");
-
 /// The pinned Spark distributions a config can name, with their jars' Scala version.
 pub const PINNED: [(&str, &str); 2] = [("spark4", "2.13"), ("spark35", "2.12")];
 

@@ -4,7 +4,6 @@
 use crate::config::{SparkConfig, SparkConfigError};
 use crate::submission::{SUBMIT_DEFAULTS, SubmitDefaults, sh_quote};
 use herd_core::spec::{ArtifactSpec, ServiceSpec, SpecFormat};
-use std::collections::BTreeMap;
 
 /// The JVM flags Spark 4's launcher adds on Java 17 (harmless on 3.5): the daemons run
 /// `java` directly, without Spark's shell wrappers.
@@ -23,12 +22,9 @@ pub(crate) const JPMS_FLAGS: &str = concat!(
 
 /// The pinned Spark distribution `name` (`spark4`, `spark35`).
 pub fn pinned_distribution(name: &str) -> Result<ArtifactSpec, SparkConfigError> {
-    let table: BTreeMap<String, ArtifactSpec> = toml::from_str(crate::DISTRIBUTIONS).map_err(|e| {
-        SparkConfigError::Parse { origin: "configs/distributions.toml".to_owned(), message: e.to_string() }
-    })?;
-    table.get(name).cloned().ok_or_else(|| SparkConfigError::Parse {
-        origin: "configs/distributions.toml".to_owned(),
-        message: format!("has no [{name}] entry"),
+    herd_core::spec::pinned_artifact(name).map_err(|e| SparkConfigError::Parse {
+        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
+        message: e.message,
     })
 }
 

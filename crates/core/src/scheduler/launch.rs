@@ -207,6 +207,7 @@ fn build_task(
             .filter_map(|a| Some((a.name.clone(), crate::placement::attribute_text(a)?.into_owned())))
             .collect(),
         replaced_host: instance.replaced_host.clone(),
+        replaced_ports: instance.replaced_ports.clone(),
     };
     let path = |what: String| format!("pods[{}].tasks[{}].{what}", input.pod.name, task.name);
     for (key, value) in &task.env {

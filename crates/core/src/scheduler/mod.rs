@@ -217,6 +217,9 @@ pub struct Scheduler {
     /// Kills sent and not yet answered (not re-sent every tick).
     killing: BTreeSet<TaskId>,
     suppressed: bool,
+    /// Whether anything wanted launching from offers at the last check (see
+    /// `offer_demand`: new work revives, clearing the refuse filters of earlier declines).
+    work_wanted: bool,
     torn_down: bool,
     outcomes: VecDeque<OfferOutcome>,
     orphans: VecDeque<OrphanRelease>,
@@ -267,6 +270,7 @@ impl Scheduler {
             constraints,
             killing: BTreeSet::new(),
             suppressed: false,
+            work_wanted: false,
             torn_down: false,
             outcomes: VecDeque::new(),
             orphans: VecDeque::new(),
@@ -422,6 +426,7 @@ impl Scheduler {
             if let Some(placement) = instance.placement.take() {
                 if replaced {
                     instance.replaced_host = Some(placement.hostname.clone());
+                    instance.replaced_ports = placement.ports.clone();
                 }
                 self.state.cleanup.push(placement);
             }
@@ -531,6 +536,11 @@ impl Scheduler {
             }
             _ => {}
         }
+        if let Some(tag) = &plan_tag
+            && status.state == TaskState::TaskFinished
+        {
+            service_changed |= operator_plans::step_finished(&mut self.state, tag, &instance_id, now);
+        }
         // An unconfirmed placement whose tasks are all gone never took effect.
         let instance = self.state.instances.get_mut(&instance_id).expect("instance present");
         if !instance.placement_confirmed && !instance.active() && instance.placement.is_some() {
@@ -627,7 +637,10 @@ impl Scheduler {
         }
     }
 
-    /// SUPPRESS when nothing needs offers, REVIVE when something does.
+    /// SUPPRESS when nothing needs offers, REVIVE when something does. Offers still come
+    /// while only reservations wait to be released (the cleanup list), and those are
+    /// declined for [`LONG_REFUSE_SECS`]: work that appears then (a plan started, a job
+    /// submitted) revives too, which clears those filters, so it does not wait for them.
     fn offer_demand(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
         // Pending: an instance that is neither running nor done (launchable now, waiting for
         // its turn in the plan, or backing off).
@@ -641,15 +654,17 @@ impl Scheduler {
         });
         let (steps, steps_waiting) = operator_plans::launchable(&self.state, now);
         let (drains, drain_waiting) = drain::launchable(&self.state, now);
-        let pending = pending
-            || !self.state.cleanup.is_empty()
+        let work = pending
             || !steps.is_empty()
             || steps_waiting
             || !drains.is_empty()
             || drain_waiting
             || !drain::relaunch(&self.state, now).is_empty()
             || self.jobs_waiting();
-        if pending && self.suppressed {
+        let pending = work || !self.state.cleanup.is_empty();
+        let new_work = work && !self.work_wanted;
+        self.work_wanted = work;
+        if pending && (self.suppressed || new_work) && self.state.framework_id.is_some() {
             self.suppressed = false;
             actions.push(Action::Revive);
         } else if !pending && !self.suppressed && self.state.framework_id.is_some() {
@@ -1208,7 +1223,13 @@ impl Scheduler {
             Command::SubmitJob { id, spec } => return self.submit_job(id, *spec, now),
             Command::KillJob(id) => return self.kill_job(&id, now),
             Command::Stop(plan) => {
-                if self.state.operator.runs.remove(&plan).is_some() {
+                // The run stays (stopped), so the next start numbers its run after it and
+                // tasks of this run never count for the next.
+                if let Some(run) = self.state.operator.runs.get_mut(&plan)
+                    && !run.stopped
+                    && run.completed_at.is_none()
+                {
+                    run.stopped = true;
                     actions.extend(
                         self.kill_plan_tasks(|_, tag| state::parse_tag(tag).is_some_and(|(p, ..)| p == plan)),
                     );
@@ -1226,8 +1247,9 @@ impl Scheduler {
             }
             Command::ForceStep { plan, step } if plan != "deploy" => {
                 let (key, _) = self.operator_step(&plan, &step)?;
-                let run = self.state.operator.runs.entry(plan).or_default();
+                let run = self.state.operator.runs.entry(plan.clone()).or_default();
                 run.steps.entry(key).or_default().forced = true;
+                operator_plans::complete_if_done(&mut self.state, &plan, now);
             }
             Command::RestartStep { plan, step } if plan != "deploy" => {
                 let (key, instance) = self.operator_step(&plan, &step)?;
@@ -1240,6 +1262,7 @@ impl Scheduler {
                 let old_tag = run.tag(&plan, &phase, run.steps.get(&key));
                 let entry = run.steps.entry(key).or_default();
                 *entry = state::StepRun { attempt: entry.attempt + 1, ..state::StepRun::default() };
+                run.completed_at = None;
                 actions.extend(self.kill_plan_tasks(|id, tag| tag == old_tag && id == &instance));
             }
             Command::Pause(plan) => {
@@ -1379,7 +1402,8 @@ impl Scheduler {
             )));
         }
         let status = operator_plans::operator_plan(&self.state, spec).status;
-        if self.state.operator.runs.contains_key(&plan) && status != plan::Status::Complete {
+        if self.state.operator.runs.get(&plan).is_some_and(|r| !r.stopped) && status != plan::Status::Complete
+        {
             return Err(CommandError::Conflict(format!(
                 "plan {plan} is in progress: wait for it, or stop it first (POST /v1/plans/{plan}/stop)"
             )));

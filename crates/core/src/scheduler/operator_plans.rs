@@ -62,6 +62,9 @@ fn raw_status(
     if step.is_some_and(|s| s.forced) {
         return (Status::Complete, Some("force-completed".to_owned()));
     }
+    if step.is_some_and(|s| s.completed) {
+        return (Status::Complete, None);
+    }
     let tag = run.tag(&plan.name, &phase.name, step);
     let records: Vec<_> =
         phase.tasks.iter().map(|t| instance.tasks.get(t).filter(|r| r.config_id == tag)).collect();
@@ -95,7 +98,9 @@ fn instance_blocker(state: &ServiceState, instance: &Instance) -> Option<String>
 
 /// An operator plan as it stands (every step PENDING when it was never started).
 pub fn operator_plan(state: &ServiceState, spec: &PlanSpec) -> Plan {
-    let run = state.operator.runs.get(&spec.name);
+    let stopped = state.operator.runs.get(&spec.name).filter(|r| r.stopped);
+    // A stopped run shows as a plan not started.
+    let run = state.operator.runs.get(&spec.name).filter(|r| !r.stopped);
     let paused = state.operator.paused.contains(&spec.name);
     let phases: Vec<Phase> = spec
         .phases
@@ -103,8 +108,21 @@ pub fn operator_plan(state: &ServiceState, spec: &PlanSpec) -> Plan {
         .map(|phase| {
             let mut steps: Vec<Step> = phase_instances(state, phase)
                 .into_iter()
+                // A completed run has the steps it ran, not those of instances added (or
+                // replaced) since.
+                .filter(|inst| {
+                    run.is_none_or(|r| {
+                        r.completed_at.is_none()
+                            || r.steps
+                                .get(&PlanRun::step_key(&phase.name, &inst.id))
+                                .is_some_and(|s| s.completed || s.forced)
+                    })
+                })
                 .map(|inst| {
                     let (status, message) = raw_status(spec, run, phase, inst);
+                    let message = message.or_else(|| {
+                        stopped.map(|r| format!("run {} was stopped: `start` runs the plan again", r.run))
+                    });
                     Step { name: inst.id.to_string(), status, message }
                 })
                 .collect();
@@ -141,7 +159,11 @@ pub fn launchable(state: &ServiceState, now: Timestamp) -> (Vec<StepLaunch>, boo
     let mut waiting = false;
     for (name, run) in &state.operator.runs {
         let Some(spec) = state.target.spec.plan(name) else { continue };
-        if run.stopped || state.operator.paused.contains(name) || state.operator.uninstalling {
+        if run.stopped
+            || run.completed_at.is_some()
+            || state.operator.paused.contains(name)
+            || state.operator.uninstalling
+        {
             continue;
         }
         for phase in &spec.phases {
@@ -190,6 +212,45 @@ pub fn launchable(state: &ServiceState, now: Timestamp) -> (Vec<StepLaunch>, boo
         }
     }
     (out, waiting)
+}
+
+/// Records a finished task of a step: the step is complete once all its tasks finished
+/// (recorded, so that it stays complete when the instance's task records go), and the run
+/// once every step is. Returns whether the run changed.
+pub fn step_finished(
+    state: &mut ServiceState,
+    config_id: &str,
+    instance: &InstanceId,
+    now: Timestamp,
+) -> bool {
+    let Some((plan, run_no, phase)) = parse_tag(config_id) else { return false };
+    let complete = (|| {
+        let spec = state.target.spec.plan(plan)?;
+        let phase = spec.phases.iter().find(|p| p.name == phase)?;
+        let run = state.operator.runs.get(plan).filter(|r| r.run == run_no && r.completed_at.is_none())?;
+        let instance = state.instances.get(instance)?;
+        Some(raw_status(spec, Some(run), phase, instance).0 == Status::Complete)
+    })();
+    if complete != Some(true) {
+        return false;
+    }
+    let Some(run) = state.operator.runs.get_mut(plan) else { return false };
+    run.steps.entry(PlanRun::step_key(phase, instance)).or_default().completed = true;
+    complete_if_done(state, plan, now);
+    true
+}
+
+/// Marks the run of `plan` complete when every step is (see [`PlanRun::completed_at`]).
+pub fn complete_if_done(state: &mut ServiceState, plan: &str, now: Timestamp) {
+    let Some(spec) = state.target.spec.plan(plan) else { return };
+    if state.operator.runs.get(plan).is_none_or(|r| r.stopped || r.completed_at.is_some())
+        || operator_plan(state, spec).status != Status::Complete
+    {
+        return;
+    }
+    if let Some(run) = state.operator.runs.get_mut(plan) {
+        run.completed_at = Some(now);
+    }
 }
 
 /// Records a failed launch of a step's task: back off, or give up after

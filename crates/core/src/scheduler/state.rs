@@ -115,6 +115,11 @@ pub struct Instance {
     /// (templates see it as `replaced_host`: e.g. Cassandra's replace-address).
     #[serde(default)]
     pub replaced_host: Option<String>,
+    /// The ports of that placement (templates see them as `replaced_ports`; empty for an
+    /// instance never replaced): e.g. Cassandra finds the node it replaces by address and
+    /// storage port.
+    #[serde(default)]
+    pub replaced_ports: BTreeMap<String, u16>,
 }
 
 /// Why an instance is being taken out of service.
@@ -162,6 +167,10 @@ pub struct PlanRun {
     /// Stopped by the operator: nothing more is launched.
     #[serde(default)]
     pub stopped: bool,
+    /// When every step was complete: the run is over, and instances added or replaced
+    /// later get no step of it.
+    #[serde(default)]
+    pub completed_at: Option<Timestamp>,
     /// Steps that were acted on, by `<phase>/<instance>`.
     #[serde(default)]
     pub steps: BTreeMap<String, StepRun>,
@@ -182,6 +191,10 @@ pub struct StepRun {
     /// Force-completed by the operator.
     #[serde(default)]
     pub forced: bool,
+    /// Its tasks finished (recorded, since the task records go when the instance is
+    /// replaced: the step stays complete and is not run again).
+    #[serde(default)]
+    pub completed: bool,
     /// Why the step gave up (it then waits for `restart` or `force`).
     #[serde(default)]
     pub error: Option<String>,
@@ -241,6 +254,7 @@ impl Instance {
             drain_forced: false,
             deployed: false,
             replaced_host: None,
+            replaced_ports: BTreeMap::new(),
         }
     }
 

@@ -430,14 +430,108 @@ fn a_failing_step_backs_off_then_stops_in_error_until_restarted() {
     s.command(Command::RestartStep { plan: "backup".into(), step: "hello-0".into() }, t).unwrap();
     let group =
         launch_group(&s.step(Input::Offers(vec![reserved_offer(1, &p0)]), t + 1.0)).expect("runs again");
-    let config =
-        group.task_group.tasks[0].labels.as_ref().unwrap().get("target_configuration").unwrap().to_owned();
+    let config = config_label(&group.task_group.tasks[0]);
     assert!(config.ends_with(":1"), "a restarted step runs under a new attempt: {config}");
     // Force completes a step without running it; unknown steps are named.
     s.command(Command::ForceStep { plan: "backup".into(), step: "hello-1".into() }, t + 2.0).unwrap();
     assert_eq!(plan_status(&s, "backup").phases[0].steps[1].status, plan::Status::Complete);
     let err = s.command(Command::ForceStep { plan: "backup".into(), step: "hello-9".into() }, t).unwrap_err();
     assert!(err.to_string().contains("copy/hello-0"), "{err}");
+}
+
+/// The `target_configuration` label of a launched task (an operator plan step's tag).
+fn config_label(task: &herd_mesos_api::TaskInfo) -> String {
+    task.labels.as_ref().unwrap().get("target_configuration").unwrap().to_owned()
+}
+
+/// Runs the next step of a started plan on instance `index` of `s` to completion; its task.
+fn finish_step(s: &mut Scheduler, index: u32, agent: u32, t: f64) -> herd_mesos_api::TaskInfo {
+    let placement = s.placement(&InstanceId::new("hello", index)).unwrap().clone();
+    let actions = s.step(Input::Offers(vec![reserved_offer(agent, &placement)]), t);
+    let group = launch_group(&actions).unwrap_or_else(|| panic!("hello-{index}'s step: {actions:#?}"));
+    let task = group.task_group.tasks[0].clone();
+    s.step(Input::Update(status(&task, TaskState::TaskRunning)), t + 0.1);
+    s.step(Input::Update(status(&task, TaskState::TaskFinished)), t + 0.2);
+    task
+}
+
+#[test]
+fn a_completed_plan_stays_complete_and_never_reruns_on_a_replaced_instance() {
+    let (mut s, servers) = deployed(spec_with_backup_plan());
+    let params = [("TARGET".to_owned(), "/b".to_owned())].into_iter().collect();
+    s.command(Command::Start { plan: "backup".into(), params }, 10.0).unwrap();
+    for (i, index) in (0..3).enumerate() {
+        finish_step(&mut s, index, index + 1, 11.0 + i as f64);
+    }
+    assert_eq!(plan_status(&s, "backup").status, plan::Status::Complete);
+    // hello-1 is replaced onto agent 4: its task records go, the step stays complete and
+    // its new placement runs the server only (a restore would otherwise run again there).
+    s.command(Command::ReplacePod("hello-1".into()), 20.0).unwrap();
+    s.step(Input::Update(status(&servers[1], TaskState::TaskKilled)), 21.0);
+    let actions = s.step(Input::Offers(vec![offer(4, vec![])]), 22.0);
+    let group = launch_group(&actions).expect("relaunched on the new agent");
+    let names: Vec<&str> = group.task_group.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["hello-1-server"]);
+    s.step(Input::Update(status(&group.task_group.tasks[0], TaskState::TaskRunning)), 23.0);
+    let placement = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    assert!(launch_group(&s.step(Input::Offers(vec![reserved_offer(4, &placement)]), 24.0)).is_none());
+    let view = plan_status(&s, "backup");
+    assert_eq!(view.status, plan::Status::Complete, "{view:#?}");
+    assert_eq!(view.phases[0].steps.len(), 3);
+    // A scheduler restarted from the stored state sees the same.
+    let restarted = Scheduler::new(s.state().clone()).unwrap();
+    assert_eq!(plan_status(&restarted, "backup").status, plan::Status::Complete);
+}
+
+#[test]
+fn work_that_appears_while_reservations_wait_for_release_revives() {
+    let (s, _) = deployed(spec_with_backup_plan());
+    // A reservation on an agent that is gone waits in the cleanup list: offers keep coming
+    // (not suppressed) and are declined for the long refuse time.
+    let mut state = s.state().clone();
+    let mut gone = state.instances[&InstanceId::new("hello", 0)].placement.clone().unwrap();
+    gone.agent_id = AgentId::new("agent-gone");
+    state.cleanup.push(gone);
+    let mut s = Scheduler::new(state).unwrap();
+    s.step(Input::Subscribed { framework_id: "fw".into() }, 10.0);
+    let actions = s.step(Input::Offers(vec![offer(7, vec![])]), 11.0);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Decline { refuse_secs, .. } if *refuse_secs == LONG_REFUSE_SECS)),
+        "{actions:#?}"
+    );
+    assert!(!actions.contains(&Action::Suppress) && !actions.contains(&Action::Revive));
+    // A plan started now revives (clearing those filters) instead of waiting out 120 s.
+    let params = [("TARGET".to_owned(), "/b".to_owned())].into_iter().collect();
+    let actions = s.command(Command::Start { plan: "backup".into(), params }, 12.0).unwrap();
+    assert!(actions.contains(&Action::Revive), "{actions:#?}");
+    // Once: the work already wanted does not revive on every step.
+    assert!(!s.step(Input::Tick, 13.0).contains(&Action::Revive));
+}
+
+#[test]
+fn a_stopped_plan_starts_over_under_a_new_run() {
+    let (mut s, _) = deployed(spec_with_backup_plan());
+    let start = |s: &mut Scheduler, t: f64| {
+        let params = [("TARGET".to_owned(), "/b".to_owned())].into_iter().collect();
+        s.command(Command::Start { plan: "backup".into(), params }, t)
+    };
+    start(&mut s, 10.0).unwrap();
+    let first = finish_step(&mut s, 0, 1, 11.0);
+    assert_eq!(config_label(&first), "plan:backup:1:copy:0");
+    s.command(Command::Stop("backup".into()), 12.0).unwrap();
+    let view = plan_status(&s, "backup");
+    assert_eq!(view.status, plan::Status::Pending, "stopped: as if never started {view:#?}");
+    assert!(view.phases[0].steps[1].message.as_deref().unwrap_or_default().contains("stopped"), "{view:#?}");
+    let p1 = s.placement(&InstanceId::new("hello", 1)).unwrap().clone();
+    assert!(launch_group(&s.step(Input::Offers(vec![reserved_offer(2, &p1)]), 13.0)).is_none(), "stopped");
+    // Started again: a new run, whose first step runs again (the first run's finished task
+    // does not count for it).
+    start(&mut s, 14.0).unwrap();
+    assert_eq!(plan_status(&s, "backup").phases[0].steps[0].status, plan::Status::Pending);
+    let again = finish_step(&mut s, 0, 1, 15.0);
+    assert_eq!(config_label(&again), "plan:backup:2:copy:0");
 }
 
 #[test]
@@ -869,17 +963,20 @@ fn a_dead_instance_is_relaunched_to_drain_and_uninstall_does_not_drain() {
 
 #[test]
 fn a_replaced_instance_knows_the_address_it_replaces() {
-    let text = SPEC.replace("exec python3", "echo replacing {{ replaced_host or 'nothing' }}; exec python3");
+    let text = SPEC.replace(
+        "exec python3",
+        "echo replacing {{ replaced_host or 'nothing' }}:{{ replaced_ports.http | default('none') }}; exec python3",
+    );
     let spec = ServiceSpec::parse(&text, SpecFormat::Toml, "hello.toml").unwrap();
     let (mut s, servers) = deployed(spec);
     let command = |t: &herd_mesos_api::TaskInfo| t.command.as_ref().unwrap().value.clone().unwrap();
-    assert!(command(&servers[1]).contains("replacing nothing"), "{}", command(&servers[1]));
+    assert!(command(&servers[1]).contains("replacing nothing:none;"), "{}", command(&servers[1]));
     s.command(Command::ReplacePod("hello-1".into()), 10.0).unwrap();
     s.step(Input::Update(status(&servers[1], TaskState::TaskKilled)), 11.0);
     let actions = s.step(Input::Offers(vec![offer(4, vec![])]), 12.0);
     let group = launch_group(&actions).expect("relaunched on the new agent");
     let server = &group.task_group.tasks[0];
-    assert!(command(server).contains("replacing 127.0.1.2;"), "{}", command(server));
+    assert!(command(server).contains("replacing 127.0.1.2:31000;"), "{}", command(server));
 }
 
 #[test]

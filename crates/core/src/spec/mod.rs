@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod parse;
+mod pinned;
 
 pub use parse::{SpecError, SpecFormat};
+pub use pinned::{PINNED_ORIGIN, PinnedError, pinned_artifact};
 
 /// A service: one framework's pods, as an operator configures it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

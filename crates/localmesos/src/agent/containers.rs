@@ -1,6 +1,6 @@
 //! Running tasks: the command executor (one process per LAUNCH task), the default
 //! executor (LAUNCH_GROUP: tasks share the executor's sandbox root and volumes; one task
-//! failing or killed kills the group) and custom executors (a process of the framework's
+//! failing or killed kills the other tasks of its group, not those of other groups) and custom executors (a process of the framework's
 //! that speaks the v1 executor API, see `executor_api.rs`).
 //!
 //! Each executor gets a sandbox under
@@ -52,6 +52,9 @@ pub(crate) struct TaskRun {
     pub(crate) process: Option<ProcessHandle>,
     pub(crate) kill_requested: bool,
     pub(crate) latest: Option<TaskStatus>,
+    /// The task group it was launched in (a default executor's task: the group's first
+    /// task id), whose other tasks are killed when it fails or is killed.
+    pub(crate) group: Option<TaskId>,
 }
 
 /// A custom executor's connection.
@@ -333,10 +336,12 @@ pub(crate) fn launch(agent: &Arc<Agent>, request: LaunchRequest) {
             let run = executor_run(agent, fw, &framework_id, &executor, ExecKind::Default);
             let executor_sandbox = run.sandbox.clone();
             let mut started = Vec::new();
+            let group = request.tasks.first().map(|t| t.task_id.clone());
             for task in request.tasks {
                 let sandbox = executor_sandbox.join("tasks").join(task.task_id.as_str());
                 let mut task_run = task_run(&task);
                 task_run.container_id = Some(uuid::Uuid::new_v4().to_string());
+                task_run.group.clone_from(&group);
                 run.tasks.insert(task.task_id.clone(), task_run);
                 started.push((task, sandbox));
             }
@@ -378,6 +383,7 @@ fn task_run(task: &TaskInfo) -> TaskRun {
         process: None,
         kill_requested: false,
         latest: None,
+        group: None,
     }
 }
 
@@ -707,9 +713,9 @@ async fn run_builtin_task(
     builtin_task_ended(&agent, &framework_id, &executor_id, &task_id, state);
 }
 
-/// After a built-in task ended: a group member failing or killed kills its siblings; an
-/// executor with no active task left has exited (the master hears of it for default
-/// executors).
+/// After a built-in task ended: a group member failing or killed kills the other tasks of
+/// its group; an executor with no active task left has exited (the master hears of it for
+/// default executors).
 fn builtin_task_ended(
     agent: &Arc<Agent>,
     framework_id: &FrameworkId,
@@ -724,8 +730,10 @@ fn builtin_task_ended(
             return;
         };
         if run.kind == ExecKind::Default && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled) {
+            // As Mesos' default executor: the failed task's own group only.
+            let group = run.tasks.get(task_id).and_then(|t| t.group.clone());
             for (id, t) in run.tasks.iter() {
-                if id != task_id && !t.state.is_terminal() {
+                if id != task_id && !t.state.is_terminal() && group.is_some() && t.group == group {
                     siblings.push((id.clone(), grace_of(&t.info, None)));
                 }
             }
