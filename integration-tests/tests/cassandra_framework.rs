@@ -9,78 +9,26 @@
 //! (`system_views.settings`); an uninstall leaves no reservation, volume or task behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use futures_util::StreamExt as _;
+#[path = "support/cql.rs"]
+mod cql;
+mod support;
+
+use cql::{body, connect, create_rows_table, missing, on, write};
 use herd_core::scheduler::plan::Status;
 use herd_core::spec::SpecFormat;
 use herd_testkit::{ClusterSection, Stack};
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use scylla::cluster::Node;
-use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
-use scylla::statement::{Consistency, Statement};
+use scylla::statement::Consistency;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::{get_json, http, role_reservations};
 
 const ROWS: i32 = 10_000;
 
-/// Test-only JVM options: skip the waits a production node makes for gossip to settle.
-const FAST_START: &str = "jvm_options = [\"-Dcassandra.skip_wait_for_gossip_to_settle=0\", \
-                          \"-Dcassandra.ring_delay_ms=1000\", \"-Dcassandra.superuser_setup_delay_ms=0\"]";
-
 /// The default config made small enough for three nodes on one 2-core machine.
 fn small_config() -> String {
-    herd_cassandra::DEFAULT_CONFIG
-        .replacen("cpus = 1.0", "cpus = 0.5", 1)
-        .replacen("mem_mb = 4096", "mem_mb = 1024", 1)
-        .replacen("heap_mb = 2048", "heap_mb = 512", 1)
-        .replacen("disk_mb = 10240", "disk_mb = 1024", 1)
-        .replacen("jvm_options = []", FAST_START, 1)
-        .replacen("concurrent_compactors = 2", "concurrent_compactors = 1", 1)
-}
-
-fn http() -> reqwest::Client {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    serde_json::from_str(&http.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
-}
-
-/// A CQL session knowing the given contact points.
-async fn connect(contact_points: &[String]) -> Session {
-    SessionBuilder::new()
-        .known_nodes(contact_points)
-        .connection_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap()
-}
-
-/// `text` as a statement that runs on `node` only (for node-local system tables).
-fn on(node: &Arc<Node>, text: &str) -> Statement {
-    let mut statement = Statement::new(text);
-    statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-        NodeIdentifier::Node(Arc::clone(node)),
-        None,
-    )));
-    statement.set_request_timeout(Some(Duration::from_secs(10)));
-    statement
-}
-
-fn body(id: i32) -> String {
-    format!("row {id} written through herd")
+    cql::small_config(cql::FAST_START)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,8 +43,8 @@ async fn a_three_node_ring_keeps_every_quorum_write_through_restarts_and_rollout
         .cluster(ClusterSection {
             agents: 3,
             cpus: 2.0,
-            // A node (1024 MB) and its four nodetool tasks (256 MB each) per agent.
-            mem_mb: 2560.0,
+            // A node (1024 MB), its six nodetool tasks (256 MB each) and its executor per agent.
+            mem_mb: 3072.0,
             disk_mb: 4096.0,
             agent_ip_block: 41,
             racks: vec!["r1".into(), "r2".into(), "r3".into()],
@@ -130,15 +78,7 @@ async fn a_three_node_ring_keeps_every_quorum_write_through_restarts_and_rollout
 
     let session = Arc::new(connect(&contact_points).await);
     one_ring_with_racks_from_the_agents(&session);
-    session
-        .query_unpaged(
-            "CREATE KEYSPACE herd WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3}",
-            &[],
-        )
-        .await
-        .unwrap();
-    session.query_unpaged("CREATE TABLE herd.rows (id int PRIMARY KEY, body text)", &[]).await.unwrap();
-    session.await_schema_agreement().await.unwrap();
+    create_rows_table(&session).await;
 
     let writing = Instant::now();
     tokio::time::timeout(Duration::from_secs(180), write(&session, 0..ROWS)).await.expect("writes in time");
@@ -183,46 +123,9 @@ fn one_ring_with_racks_from_the_agents(session: &Session) {
     }
 }
 
-/// Writes rows `ids` at QUORUM, 64 at a time; every write must be acknowledged.
-async fn write(session: &Session, ids: std::ops::Range<i32>) {
-    let mut insert = session.prepare("INSERT INTO herd.rows (id, body) VALUES (?, ?)").await.unwrap();
-    insert.set_consistency(Consistency::Quorum);
-    let insert = &insert;
-    let failures: Vec<String> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            session.execute_unpaged(insert, (id, body(id))).await.err().map(|e| format!("{id}: {e}"))
-        })
-        .buffer_unordered(64)
-        .filter_map(|failure| async move { failure })
-        .collect()
-        .await;
-    assert!(failures.is_empty(), "{} writes failed, e.g. {:?}", failures.len(), failures.first());
-}
-
-/// Reads each of `ids` at QUORUM, 64 at a time: each row must be there with its body.
+/// Reads each of `ids` at QUORUM: each row must be there with its body.
 async fn read_back(session: &Session, ids: &[i32]) {
-    let mut select = session.prepare("SELECT body FROM herd.rows WHERE id = ?").await.unwrap();
-    select.set_consistency(Consistency::Quorum);
-    let select = &select;
-    let wrong: Vec<String> = futures_util::stream::iter(ids.iter().copied())
-        .map(|id| async move {
-            let found = match session.execute_unpaged(select, (id,)).await {
-                Ok(result) => result
-                    .into_rows_result()
-                    .map_err(|e| e.to_string())
-                    .and_then(|rows| rows.maybe_first_row::<(String,)>().map_err(|e| e.to_string())),
-                Err(e) => Err(e.to_string()),
-            };
-            match found {
-                Ok(Some((text,))) if text == body(id) => None,
-                Ok(other) => Some(format!("row {id} is {other:?}")),
-                Err(e) => Some(format!("row {id}: {e}")),
-            }
-        })
-        .buffer_unordered(64)
-        .filter_map(|wrong| async move { wrong })
-        .collect()
-        .await;
+    let wrong = missing(session, ids).await;
     assert!(
         wrong.is_empty(),
         "{} of {} rows not read back, e.g. {:?}",
@@ -422,26 +325,14 @@ async fn uninstall_leaves_nothing_behind(stack: &Stack) {
     assert_eq!(http.post(format!("{api}/v1/uninstall")).send().await.unwrap().status().as_u16(), 202);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let slaves = get_json(&http, &format!("{}/master/slaves", stack.master_url())).await;
-        let left: Vec<&serde_json::Value> = slaves["slaves"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| {
-                s["reserved_resources_full"]["cassandra-role"].as_array().is_some_and(|r| !r.is_empty())
-            })
-            .collect();
+        let left = role_reservations(&http, stack.master_url(), "cassandra-role").await;
         let tasks = get_json(&http, &format!("{}/master/tasks", stack.master_url())).await;
         let running =
             tasks["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "TASK_RUNNING").count();
         if left.is_empty() && running == 0 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "left behind: {} agents with reservations, {running} tasks running",
-            left.len()
-        );
+        assert!(Instant::now() < deadline, "left behind: reservations on {left:?}, {running} tasks running");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -25,31 +25,12 @@ const IP: Ipv4Addr = Ipv4Addr::new(127, 0, 23, 1);
 /// Rows written and read back.
 const ROWS: i32 = 20;
 
-/// Cassandra's JVM flags (from cassandra's jvm-server.options), besides the Java 17 module
-/// flags (`herd_cassandra::JAVA17_MODULE_FLAGS`, as the framework starts nodes).
-const JVM_FLAGS: &[&str] = &[
+/// The test's own JVM flags besides the server's (`herd_cassandra::SERVER_JVM_FLAGS` and
+/// `JAVA17_MODULE_FLAGS`, as the framework starts nodes): a small heap, and none of the
+/// waits a production node makes.
+const TEST_FLAGS: &[&str] = &[
     "-Xms512m",
     "-Xmx512m",
-    "-ea",
-    "-da:net.openhft...",
-    "-XX:+UseThreadPriorities",
-    "-XX:+HeapDumpOnOutOfMemoryError",
-    "-Xss256k",
-    "-XX:+UseTLAB",
-    "-XX:+ResizeTLAB",
-    "-XX:+PerfDisableSharedMem",
-    "-Djava.net.preferIPv4Stack=true",
-    "-XX:+UseG1GC",
-    "-XX:+ParallelRefProcEnabled",
-    "-XX:MaxTenuringThreshold=1",
-    "-XX:G1HeapRegionSize=16m",
-    "-XX:G1RSetUpdatingPauseTimePercent=5",
-    "-XX:MaxGCPauseMillis=300",
-    "-XX:InitiatingHeapOccupancyPercent=70",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
-    "-Dcassandra-foreground=yes",
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
     "-Dcassandra.ring_delay_ms=1000",
     "-Dcassandra.superuser_setup_delay_ms=0",
@@ -141,7 +122,8 @@ async fn cassandra_answers_cql_and_stores_rows() {
 
     let mut command = guarded_command(java(), None);
     command
-        .args(JVM_FLAGS)
+        .args(TEST_FLAGS)
+        .args(herd_cassandra::SERVER_JVM_FLAGS)
         .args(herd_cassandra::JAVA17_MODULE_FLAGS)
         .arg(format!("-javaagent:{}/libs/jamm-0.4.0.jar", dist.home.display()))
         .arg(format!("-Dcassandra.config=file://{}", config.display()))

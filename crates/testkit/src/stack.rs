@@ -141,6 +141,9 @@ struct Planned {
     hooks: Hooks,
 }
 
+/// A condition on a deploy plan (see [`StackBuilder::up_until`]).
+type PlanPredicate<'a> = dyn Fn(&Plan) -> bool + Sync + 'a;
+
 /// How to bring a stack up.
 pub struct StackBuilder {
     name: String,
@@ -151,6 +154,7 @@ pub struct StackBuilder {
     ready_timeout: Duration,
     progress: Option<Progress>,
     artifact_cache: Option<PathBuf>,
+    agent_unreachable_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for StackBuilder {
@@ -308,6 +312,7 @@ impl Stack {
             ready_timeout: Duration::from_secs(300),
             progress: None,
             artifact_cache: None,
+            agent_unreachable_timeout: None,
         }
     }
 
@@ -568,6 +573,14 @@ impl StackBuilder {
         self
     }
 
+    /// How long a stopped agent of the embedded cluster stays registered before its tasks
+    /// are reported lost (default: Mesos' 75 s). Shorter lets a test replace the instances
+    /// of a dead agent ([`LocalCluster::stop_agent`]) without waiting that long.
+    pub fn agent_unreachable_timeout(mut self, timeout: Duration) -> Self {
+        self.agent_unreachable_timeout = Some(timeout);
+        self
+    }
+
     /// Called with each service's deploy plan while it comes up.
     pub fn on_progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
@@ -614,6 +627,23 @@ impl StackBuilder {
     /// Brings the stack up: the cluster (unless a master was given), then each service in
     /// dependency order, each deployed before the next starts.
     pub async fn up(self) -> Result<Stack, StackError> {
+        self.up_inner(None).await
+    }
+
+    /// Like [`StackBuilder::up`], but returns as soon as `until` holds for `service`'s deploy
+    /// plan (the services after it are not started): to act in the middle of a first
+    /// deploy, e.g. [`Stack::kill`] the scheduler while an instance bootstraps, then
+    /// [`Stack::restart`] it.
+    pub async fn up_until(
+        self,
+        service: &str,
+        until: impl Fn(&Plan) -> bool + Sync,
+    ) -> Result<Stack, StackError> {
+        self.up_inner(Some((service, &until))).await
+    }
+
+    /// `until`: the service whose deploy plan `up` stops waiting on once the predicate holds.
+    async fn up_inner(self, until: Option<(&str, &PlanPredicate<'_>)>) -> Result<Stack, StackError> {
         let order = self.order()?;
         let (temp, work_dir) = match &self.work_dir {
             Some(dir) => (None, dir.clone()),
@@ -628,6 +658,9 @@ impl StackBuilder {
             None => {
                 let mut config = ClusterConfig::new(work_dir.join("cluster"), self.cluster.agents);
                 config.agent_ip_block = self.cluster.agent_ip_block;
+                if let Some(timeout) = self.agent_unreachable_timeout {
+                    config.agent_unreachable_timeout = timeout;
+                }
                 config.agents = (0..self.cluster.agents)
                     .map(|i| AgentSpec {
                         cpus: self.cluster.cpus,
@@ -666,9 +699,13 @@ impl StackBuilder {
         };
         for planned in order {
             let spec = self.render(&planned, &stack)?;
+            let stop_here = until.filter(|(service, _)| *service == planned.name).map(|(_, until)| until);
             stack
                 .services
-                .push(settings.start(&planned.name, spec, planned.hooks.clone(), None, false).await?);
+                .push(settings.start(&planned.name, spec, planned.hooks.clone(), stop_here, false).await?);
+            if stop_here.is_some() {
+                break;
+            }
         }
         Ok(stack)
     }

@@ -38,14 +38,23 @@
 //! Operations are plans running the distribution's own `nodetool` inside each node, one
 //! node at a time: `repair` (`nodetool repair -pr`, every keyspace), `repair-keyspace`
 //! (the same for the keyspace given as `KEYSPACE`; plan parameters are required, hence two
-//! plans) and `cleanup` (after a scale-out).
+//! plans), `cleanup` (after a scale-out), `backup` (`nodetool snapshot` of every keyspace,
+//! the snapshots of the ones that are not Cassandra's own copied to
+//! `<backup.dir>/<TAG>/<instance>/`, then `nodetool clearsnapshot`) and `restore` (each
+//! table of that backup loaded back into the live table with `nodetool import`);
+//! `backup-to` and `restore-from` take the directory as their `BACKUP_DIR` parameter.
 //!
-//! Scaling in (with the operator's `--allow-decommission`): each leaving node first runs
-//! `nodetool decommission` (the pod type's `decommission_tasks`), streaming its data to the
-//! nodes that stay; only then does the core kill it and release its volume. Not yet covered
-//! by a test with real Cassandra, and neither is replacing a node, which is not built yet:
-//! it needs `-Dcassandra.replace_address_first_boot={{ replaced_host }}` and, for a seed,
-//! a seed list without itself.
+//! Scaling out adds nodes that bootstrap one at a time. Scaling in (with the operator's
+//! `--allow-decommission`): each leaving node first runs `nodetool decommission` (the pod
+//! type's `decommission_tasks`), streaming its data to the nodes that stay; only then does
+//! the core kill it and release its volume.
+//!
+//! Replacing a node (`herd pod cassandra replace node-<i>`, or the core's own after its
+//! agent was gone too long): the instance starts on another agent with fresh reservations
+//! and `-Dcassandra.replace_address_first_boot={{ replaced_host }}`, so it takes over its
+//! predecessor's tokens and streams their data before it serves; a replaced seed leaves
+//! itself out of its seed list (a node that is its own seed does not bootstrap) — see
+//! `yaml.rs` and `command.rs` for the details.
 //!
 //! Where to start: [`spec`] (config → service spec), then `yaml.rs` (the config files),
 //! `command.rs` (the commands) and `probe.rs` (readiness).
@@ -54,7 +63,7 @@ mod command;
 mod probe;
 mod yaml;
 
-pub use command::{JAVA17_MODULE_FLAGS, nodetool};
+pub use command::{JAVA17_MODULE_FLAGS, SERVER_JVM_FLAGS, nodetool};
 pub use probe::UP_NORMAL;
 pub use yaml::OWNED_KEYS;
 
@@ -64,9 +73,6 @@ use std::collections::BTreeMap;
 
 /// The documented default config (`configs/cassandra.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/cassandra.toml");
-
-/// The pinned distributions (`configs/distributions.toml`).
-const DISTRIBUTIONS: &str = include_str!("../../../configs/distributions.toml");
 
 /// The pod type of the nodes (instances `node-0`, `node-1`...).
 pub const POD: &str = "node";
@@ -97,6 +103,9 @@ pub struct CassandraConfig {
     /// The `nodetool` tasks of the operator plans.
     #[serde(default)]
     pub nodetool: NodetoolConfig,
+    /// Where the `backup` and `restore` plans keep backups.
+    #[serde(default)]
+    pub backup: BackupConfig,
     /// The distribution (default: the pinned one).
     #[serde(default)]
     pub artifact: Option<ArtifactSpec>,
@@ -250,6 +259,28 @@ impl Default for NodetoolConfig {
     }
 }
 
+/// Where the `backup` and `restore` plans keep backups (the `backup-to` and `restore-from`
+/// plans take the directory as their `BACKUP_DIR` parameter instead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// An absolute directory every agent sees as the same storage (an NFS or other shared
+    /// mount on a real cluster): backup `TAG` of instance `node-i` goes to
+    /// `<dir>/<TAG>/node-i/<keyspace>/<table dir>/`.
+    #[serde(default = "default_backup_dir")]
+    pub dir: String,
+}
+
+fn default_backup_dir() -> String {
+    "/var/backups/cassandra".to_owned()
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { dir: default_backup_dir() }
+    }
+}
+
 /// Why a Cassandra config is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum CassandraConfigError {
@@ -287,12 +318,9 @@ pub fn probes() -> herd_runtime::probes::Probes {
 
 /// The pinned Cassandra distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, CassandraConfigError> {
-    let origin = || "configs/distributions.toml".to_owned();
-    let table: BTreeMap<String, ArtifactSpec> = toml::from_str(DISTRIBUTIONS)
-        .map_err(|e| CassandraConfigError::Parse { origin: origin(), message: e.to_string() })?;
-    table.get("cassandra").cloned().ok_or_else(|| CassandraConfigError::Parse {
-        origin: origin(),
-        message: "has no [cassandra] entry".to_owned(),
+    herd_core::spec::pinned_artifact("cassandra").map_err(|e| CassandraConfigError::Parse {
+        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
+        message: e.message,
     })
 }
 
@@ -379,6 +407,19 @@ fn check(config: &CassandraConfig, origin: &str) -> Result<(), CassandraConfigEr
             ));
         }
     }
+    let dir = &config.backup.dir;
+    if !dir.starts_with('/')
+        || dir.split('/').any(|part| part == "..")
+        || !dir
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '+' | '@' | ':'))
+    {
+        return Err(invalid(
+            "backup.dir",
+            format!("{dir:?} is not a plain absolute path"),
+            "give an absolute directory (letters, digits, '/', '-', '_', '.', '+', '@', ':'), shared by every agent",
+        ));
+    }
     let owned = yaml::owned_overrides(&node.yaml);
     if let Some(first) = owned.first() {
         return Err(invalid(
@@ -406,23 +447,27 @@ pub fn spec(config: &CassandraConfig, origin: &str) -> Result<ServiceSpec, Cassa
     let cassandra_yaml = yaml::cassandra_yaml(config)
         .map_err(|e| parse_error(format!("node.yaml cannot be written as YAML: {e}")))?;
     let node = &config.node;
-    let tool = |name: &str, args: &str| {
+    // The operator plans' tasks (and the decommission): each finishes, on the nodetool
+    // task's resources.
+    let script = |name: &str, command: String| {
         serde_json::json!({
             "name": name,
             "goal": "finish",
-            "command": command::nodetool(config, args),
+            "command": command,
             "cpus": config.nodetool.cpus,
             "mem_mb": config.nodetool.mem_mb,
         })
     };
-    let plan = |name: &str, parameters: &[&str]| {
+    let tool = |name: &str, args: &str| script(name, command::nodetool(config, args));
+    let plan_of = |name: &str, task: &str, parameters: &[&str]| {
         serde_json::json!({
             "name": name,
             "parameters": parameters,
             "strategy": "serial",
-            "phases": [{ "name": name, "pod": POD, "tasks": [name], "strategy": "serial" }],
+            "phases": [{ "name": task, "pod": POD, "tasks": [task], "strategy": "serial" }],
         })
     };
+    let plan = |name: &str, parameters: &[&str]| plan_of(name, name, parameters);
     let spec = serde_json::json!({
         "name": config.name,
         "role": config.role,
@@ -470,13 +515,23 @@ pub fn spec(config: &CassandraConfig, origin: &str) -> Result<ServiceSpec, Cassa
                 tool("repair-keyspace", "repair -pr \"$KEYSPACE\""),
                 tool("cleanup", "cleanup"),
                 tool("decommission", "decommission"),
+                script("backup", command::backup(config)),
+                script("restore", command::restore(config)),
             ],
             // A node scaled in first streams its data to the nodes that stay; Cassandra
             // refuses (and the drain retries, until an operator forces it) when too few
             // nodes would be left for a keyspace's replication factor.
             "decommission_tasks": ["decommission"],
         }],
-        "plans": [plan("repair", &[]), plan("repair-keyspace", &["KEYSPACE"]), plan("cleanup", &[])],
+        "plans": [
+            plan("repair", &[]),
+            plan("repair-keyspace", &["KEYSPACE"]),
+            plan("cleanup", &[]),
+            plan("backup", &["TAG"]),
+            plan_of("backup-to", "backup", &["BACKUP_DIR", "TAG"]),
+            plan("restore", &["TAG"]),
+            plan_of("restore-from", "restore", &["BACKUP_DIR", "TAG"]),
+        ],
     });
     let text = serde_json::to_string(&spec).map_err(|e| parse_error(e.to_string()))?;
     ServiceSpec::parse(&text, SpecFormat::Yaml, origin).map_err(|e| parse_error(e.to_string()))

@@ -4,17 +4,23 @@
 //!
 //! 1. ask the node, over CQL on its native-transport port, for its own `system.local`
 //!    (host id, bootstrap state), its gossip view `system_views.gossip_info` (each
-//!    endpoint's status, host id and generation) and its `system.peers_v2` (the other
-//!    members, with their CQL addresses and ports);
+//!    endpoint's status, host id and generation), its `system.peers_v2` (the other
+//!    members, with their CQL addresses and ports) and its legacy `system.peers` (what
+//!    drivers read to discover the ring);
 //! 2. ask every one of those peers the same, each on the address and port the node gives
 //!    for it (nodes may have different ports: each is reserved from its own agent's offer);
 //! 3. pass only if the node has `bootstrapped = COMPLETED`, every peer answers, every node
 //!    sees every live endpoint as `NORMAL` with the generation that endpoint reports for
-//!    itself, and every node lists every other one as a peer (what a client connecting to
-//!    any node discovers). So a node that just restarted counts only once every other node
-//!    has seen it come back (a node that shut down is `shutdown` in the others' gossip until
-//!    then), and a node that is down fails the probe because it cannot answer. Endpoints
-//!    that left the ring (`LEFT`, `removed`) are ignored.
+//!    itself, and every node lists every other one as a peer, fully described in both
+//!    peers tables (what a client connecting to any node discovers). So a node that just
+//!    restarted counts only once every other node has seen it come back (a node that shut
+//!    down is `shutdown` in the others' gossip until then), and a node that is down fails
+//!    the probe because it cannot answer. Endpoints
+//!    that left the ring (`LEFT`, `removed`) are ignored, and so are those that were
+//!    replaced: no answering node lists them as a peer any more (and at least two nodes
+//!    answered: a node that just joined may not list its peers yet), though they linger in
+//!    gossip until Cassandra's quarantine drops them (a joining endpoint, `BOOT`, that no
+//!    one lists yet still fails the probe).
 //!
 //! A rolling restart or config change thus moves to the next node only once the ring is
 //! whole again, and a bootstrap only once the new node has joined.
@@ -30,7 +36,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The name of the readiness probe: see the [module docs](self).
+/// The name of the readiness probe: passes once the ring is all up and normal as every node
+/// sees it, this node included, and every node lists every other as a peer (the module docs
+/// of `probe.rs` say exactly what is checked).
 pub const UP_NORMAL: &str = "up-normal";
 
 /// How long connecting, and each CQL request of the probe, may take.
@@ -64,6 +72,13 @@ impl Endpoint {
         self.status.as_deref().is_some_and(|s| s.starts_with("LEFT") || s.starts_with("removed"))
     }
 
+    /// Whether the endpoint was replaced (or removed) and only lingers in gossip: it is not
+    /// joining, and none of the ring's `members` (host ids) is it.
+    fn replaced(&self, members: &std::collections::BTreeSet<&str>) -> bool {
+        !self.status.as_deref().is_some_and(|s| s.starts_with("BOOT"))
+            && self.host_id.as_deref().is_none_or(|id| !members.contains(id))
+    }
+
     /// Whether the endpoint is NORMAL (a member of the ring, not shut down or joining).
     fn normal(&self) -> bool {
         self.status.as_deref().is_some_and(|s| s.starts_with("NORMAL"))
@@ -79,6 +94,10 @@ struct Peer {
     native: Option<String>,
     /// Whether its tokens are known (it owns part of the ring).
     tokens: bool,
+    /// Whether the legacy `system.peers` row, which most drivers read to discover the ring
+    /// (the `scylla` driver, DataStax's), has its host id, `rpc_address`, datacenter, rack
+    /// and tokens: a driver skips a peer whose row lacks them.
+    described: bool,
 }
 
 /// What one node says about itself and the ring.
@@ -181,7 +200,28 @@ async fn view(address: &str) -> Result<View, String> {
             host_id: host_id.map(|h| h.to_string()),
             native,
             tokens: tokens.is_some_and(|t| !t.is_empty()),
+            described: false,
         });
+    }
+    let legacy_query = "SELECT peer, host_id, rpc_address, data_center, rack, tokens FROM system.peers";
+    let rows = session
+        .query_unpaged(pinned(legacy_query, node), &[])
+        .await
+        .map_err(|e| fail("system.peers", &e))?
+        .into_rows_result()
+        .map_err(|e| fail("system.peers", &e))?;
+    type LegacyRow =
+        (IpAddr, Option<uuid::Uuid>, Option<IpAddr>, Option<String>, Option<String>, Option<Vec<String>>);
+    for row in rows.rows::<LegacyRow>().map_err(|e| fail("system.peers", &e))? {
+        let (address, host_id, rpc_address, dc, rack, tokens) = row.map_err(|e| fail("peers row", &e))?;
+        let described = host_id.is_some()
+            && rpc_address.is_some()
+            && dc.is_some()
+            && rack.is_some()
+            && tokens.is_some_and(|t| !t.is_empty());
+        if let Some(peer) = peers.iter_mut().find(|p| p.address == address) {
+            peer.described = described;
+        }
     }
     Ok(View {
         node: address.to_owned(),
@@ -215,6 +255,14 @@ fn judge(target: &View, views: &[View]) -> Result<(), String> {
             target.bootstrapped.as_deref().unwrap_or("null")
         ));
     }
+    // The ring's members: the nodes that answered and every peer they list. With one node
+    // answering alone, its gossip decides (its peers table may lag behind it).
+    let vouched = views.len() >= 2;
+    let members: std::collections::BTreeSet<&str> = views
+        .iter()
+        .map(|v| v.host_id.as_str())
+        .chain(views.iter().flat_map(|v| v.peers.iter().filter_map(|p| p.host_id.as_deref())))
+        .collect();
     // Each node's generation, as it says itself.
     let mut own: BTreeMap<&str, i32> = BTreeMap::new();
     for view in views {
@@ -225,7 +273,10 @@ fn judge(target: &View, views: &[View]) -> Result<(), String> {
         own.insert(view.host_id.as_str(), generation);
     }
     for view in views {
-        for endpoint in view.gossip.iter().filter(|e| !e.gone()) {
+        // Left the ring, or replaced (when more than one node answered): not counted.
+        let departed = |e: &Endpoint| e.gone() || (vouched && e.replaced(&members));
+        let counted = |e: &&Endpoint| !departed(e);
+        for endpoint in view.gossip.iter().filter(counted) {
             let status = endpoint.status.as_deref().unwrap_or("no status");
             if !endpoint.normal() {
                 return Err(format!("node {} sees {} as {status}", view.node, endpoint.address));
@@ -250,7 +301,13 @@ fn judge(target: &View, views: &[View]) -> Result<(), String> {
         for other in views.iter().filter(|o| o.host_id != view.host_id) {
             let listed = view.peers.iter().find(|p| p.host_id.as_deref() == Some(other.host_id.as_str()));
             match listed {
-                Some(peer) if peer.native.is_some() && peer.tokens => {}
+                Some(peer) if peer.native.is_some() && peer.tokens && peer.described => {}
+                Some(peer) if peer.native.is_some() && peer.tokens => {
+                    return Err(format!(
+                        "node {} does not describe {} fully in system.peers yet (drivers skip it)",
+                        view.node, other.node
+                    ));
+                }
                 Some(_) => {
                     return Err(format!(
                         "node {} does not know the CQL address or tokens of {} yet",
@@ -288,6 +345,7 @@ mod tests {
             host_id: Some(format!("host-{n}")),
             native: Some(format!("{}:9042", ip(n))),
             tokens: true,
+            described: true,
         }
     }
 
@@ -362,6 +420,32 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_endpoint_lingering_in_gossip_is_ignored_but_not_a_joining_one() {
+        // 127.0.41.9 was replaced by node 3: no node lists it as a peer, gossip still has it.
+        let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
+        for view in &mut views {
+            view.gossip.push(endpoint(9, 5, "NORMAL,-1"));
+        }
+        assert_eq!(judge(&views[2], &views), Ok(()));
+        // A node joining (no peer lists it yet) still fails the probe.
+        for view in &mut views {
+            view.gossip.last_mut().unwrap().status = Some("BOOT,-1".to_owned());
+        }
+        let err = judge(&views[2], &views).unwrap_err();
+        assert!(err.contains("sees 127.0.41.9 as BOOT,-1"), "{err}");
+        // A node that lists no peer yet cannot vouch that the others are gone.
+        let mut alone = views[2].clone();
+        alone.peers.clear();
+        let err = judge(&alone, std::slice::from_ref(&alone)).unwrap_err();
+        assert!(err.contains("does not answer"), "{err}");
+        // A member that is down (its peers still list it) fails it too.
+        let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
+        views.pop();
+        let err = judge(&views[0], &views).unwrap_err();
+        assert!(err.contains("does not answer"), "{err}");
+    }
+
+    #[test]
     fn a_node_clients_cannot_discover_everywhere_fails() {
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
         views[0].peers.retain(|p| p.address != ip(3));
@@ -371,5 +455,10 @@ mod tests {
         views[0].peers[1].tokens = false;
         let err = judge(&views[2], &views).unwrap_err();
         assert!(err.contains("does not know the CQL address or tokens of 127.0.41.3:9042"), "{err}");
+        // A peer a driver would skip (its legacy system.peers row lacks the rpc_address...).
+        let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
+        views[1].peers[1].described = false;
+        let err = judge(&views[2], &views).unwrap_err();
+        assert!(err.contains("node 127.0.41.2:9042 does not describe 127.0.41.3:9042 fully"), "{err}");
     }
 }

@@ -78,9 +78,23 @@ fn the_default_config_is_a_valid_service() {
     assert!(probes().contains_key(UP_NORMAL));
     let plans: Vec<(&str, &[String])> =
         spec.plans.iter().map(|p| (p.name.as_str(), p.parameters.as_slice())).collect();
+    let (tag, dir_tag) = (["TAG".to_owned()], ["BACKUP_DIR".to_owned(), "TAG".to_owned()]);
     assert_eq!(
         plans,
-        [("repair", &[][..]), ("repair-keyspace", &["KEYSPACE".to_owned()][..]), ("cleanup", &[][..])]
+        [
+            ("repair", &[][..]),
+            ("repair-keyspace", &["KEYSPACE".to_owned()][..]),
+            ("cleanup", &[][..]),
+            ("backup", &tag[..]),
+            ("backup-to", &dir_tag[..]),
+            ("restore", &tag[..]),
+            ("restore-from", &dir_tag[..]),
+        ]
+    );
+    let tasks = |plan: &str| spec.plans.iter().find(|p| p.name == plan).unwrap().phases[0].tasks.clone();
+    assert_eq!(
+        (tasks("backup-to"), tasks("restore-from")),
+        (vec!["backup".to_owned()], vec!["restore".to_owned()])
     );
     let deployed: Vec<&str> = spec.deploy_tasks(pod).map(|t| t.name.as_str()).collect();
     assert_eq!(deployed, ["node"], "the nodetool tasks run only in their plans");
@@ -258,4 +272,90 @@ fn a_yaml_config_works_too() {
     assert!(text.contains("num_tokens: 4\n") && text.contains("cluster_name: ring\n"), "{text}");
     // One node, one seed: node-0.
     assert!(text.contains("- seeds: \"127.0.41.1:31001\"\n"), "{text}");
+}
+
+#[test]
+fn a_replaced_node_takes_over_its_predecessor_and_is_not_its_own_seed() {
+    let spec = default_spec().unwrap();
+    let mut ctx = context("127.0.41.5");
+    let command = render(&spec, "node", "command", &ctx);
+    assert!(!command.contains("replace_address"), "never replaced: a new node {command}");
+    // node-1, a seed, was replaced: it ran on 127.0.41.2 before, now on 127.0.41.5.
+    ctx.replaced_host = Some("127.0.41.2".to_owned());
+    let command = render(&spec, "node", "command", &ctx);
+    assert!(
+        command.contains(" -Dcassandra.replace_address_first_boot=127.0.41.2 -cp \"$CASSANDRA_LIB/*\""),
+        "{command}"
+    );
+    // With the old placement's ports: the address and its storage port.
+    ctx.replaced_ports = [("storage".to_owned(), 31011), ("native".to_owned(), 31010)].into();
+    let command = render(&spec, "node", "command", &ctx);
+    assert!(command.contains(" -Dcassandra.replace_address_first_boot=127.0.41.2:31011 -cp "), "{command}");
+    let seeds = |text: &str| {
+        let yaml: serde_json::Value = serde_norway::from_str(text).unwrap();
+        yaml["seed_provider"][0]["parameters"][0]["seeds"].as_str().unwrap().to_owned()
+    };
+    // The other placed seed only (node-2 is not placed, node-3 is no seed).
+    assert_eq!(seeds(&render(&spec, "node", "cassandra-yaml", &ctx)), "127.0.41.1:31001");
+    // The only seed replaced: it learns the ring from the others.
+    let one = parse(&with("# seeds = 3", "seeds = 1"), SpecFormat::Toml, "c.toml").unwrap();
+    let mut ctx = context("127.0.41.2");
+    ctx.index = 0;
+    ctx.instance = "node-0".into();
+    ctx.replaced_host = Some("127.0.41.9".to_owned());
+    let nodes = ctx.instances.get_mut(POD).unwrap();
+    nodes[0].host = "127.0.41.5".into();
+    assert_eq!(seeds(&render(&one, "node", "cassandra-yaml", &ctx)), "127.0.41.2:31011,127.0.41.4:31031");
+    // The others still list it (where it runs now).
+    ctx.replaced_host = None;
+    ctx.index = 1;
+    assert_eq!(seeds(&render(&one, "node", "cassandra-yaml", &ctx)), "127.0.41.5:31001");
+    // A node being scaled in is no seed.
+    ctx.instances.get_mut(POD).unwrap()[0].decommissioning = true;
+    let three = default_spec().unwrap();
+    assert_eq!(seeds(&render(&three, "node", "cassandra-yaml", &ctx)), "127.0.41.2:31011");
+}
+
+#[test]
+fn backups_go_to_the_configured_directory_or_the_plans_own_and_come_back_with_nodetool_import() {
+    let spec = default_spec().unwrap();
+    let ctx = context("127.0.41.2");
+    let backup = render(&spec, "backup", "command", &ctx);
+    for expected in [
+        "nodetool() { java -Xmx128m ",
+        "org.apache.cassandra.tools.NodeTool -h 127.0.41.2 -p 31012 \"$@\"; }\nset -eu\n",
+        "DIR=\"${BACKUP_DIR:-/var/backups/cassandra}\"",
+        "NODE_DIR=\"$DIR/$TAG/node-1\"",
+        "nodetool snapshot -t \"$TAG\"\n",
+        "for snapshot in data/data/*/*/snapshots/\"$TAG\"; do",
+        "case \"$keyspace\" in system*) continue ;; esac",
+        "nodetool clearsnapshot -t \"$TAG\"\nmv \"$NODE_DIR.partial\" \"$NODE_DIR\"\n",
+    ] {
+        assert!(backup.contains(expected), "{expected:?} in {backup}");
+    }
+    let restore = render(&spec, "restore", "command", &ctx);
+    for expected in [
+        "NODE_DIR=\"$DIR/$TAG/node-1\"",
+        "for table_dir in \"$NODE_DIR\"/*/*; do",
+        "table=${table%-*}",
+        "nodetool import --copy-data \"$keyspace\" \"$table\" \"$table_dir\"",
+    ] {
+        assert!(restore.contains(expected), "{expected:?} in {restore}");
+    }
+    for script in [&backup, &restore] {
+        let check = std::process::Command::new("sh").arg("-n").arg("-c").arg(script).output().unwrap();
+        assert!(check.status.success(), "{}: {script}", String::from_utf8_lossy(&check.stderr));
+    }
+    let elsewhere = parse(
+        &with("dir = \"/var/backups/cassandra\"", "dir = \"/mnt/shared/ring-backups\""),
+        SpecFormat::Toml,
+        "c.toml",
+    )
+    .unwrap();
+    let backup = render(&elsewhere, "backup", "command", &ctx);
+    assert!(backup.contains("DIR=\"${BACKUP_DIR:-/mnt/shared/ring-backups}\""), "{backup}");
+    for bad in ["backups", "/tmp/a b", "/tmp/$(x)", "/tmp/{{ x }}", "/tmp/../etc"] {
+        let err = error(&with("dir = \"/var/backups/cassandra\"", &format!("dir = {bad:?}")));
+        assert!(err.contains("backup.dir") && err.contains("absolute"), "{bad}: {err}");
+    }
 }

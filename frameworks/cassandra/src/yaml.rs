@@ -64,9 +64,30 @@ pub(crate) fn owned_overrides(overrides: &BTreeMap<String, Value>) -> Vec<&'stat
     OWNED_KEYS.iter().copied().filter(|k| overrides.contains_key(*k)).collect()
 }
 
+/// The seed list (a template): the placed ones of the first `seeds` nodes not being scaled
+/// in, as `host:port` of their storage ports (one reserved per node, so not the same
+/// everywhere). A node that was replaced (`replaced_host` is set) leaves itself out: a node
+/// that is its own seed skips bootstrapping, and a replacement must bootstrap (stream its
+/// predecessor's data) — and when it was the only seed, it lists the other nodes instead,
+/// since it needs some live node to learn the ring from.
+fn seeds_template(seeds: u32) -> String {
+    format!(
+        concat!(
+            "{{% set live = instances.node | selectattr(\"placed\") | rejectattr(\"decommissioning\") | list %}}",
+            "{{% set seeds = live | selectattr(\"index\", \"lt\", {seeds}) | list %}}",
+            "{{% if replaced_host %}}",
+            "{{% set others = live | rejectattr(\"index\", \"eq\", index) | list %}}",
+            "{{% set seeds = others | selectattr(\"index\", \"lt\", {seeds}) | list %}}",
+            "{{% if not seeds %}}{{% set seeds = others %}}{{% endif %}}",
+            "{{% endif %}}",
+            "{{{{ seeds | addresses(\"storage\") | join(\",\") }}}}",
+        ),
+        seeds = seeds
+    )
+}
+
 /// The cassandra.yaml template: herd's defaults with the user's overrides, then the keys
-/// herd owns. The seeds are the placed ones of the first `seeds` nodes, as `host:port` of
-/// their storage ports (one reserved per node, so not the same everywhere).
+/// herd owns (the seeds: see [`seeds_template`]).
 pub(crate) fn cassandra_yaml(config: &CassandraConfig) -> Result<String, serde_norway::Error> {
     let mut merged = defaults(config);
     let overrides: Map<String, Value> = config.node.yaml.clone().into_iter().collect();
@@ -82,10 +103,7 @@ pub(crate) fn cassandra_yaml(config: &CassandraConfig) -> Result<String, serde_n
     out += "seed_provider:\n";
     out += "  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n";
     out += "    parameters:\n";
-    out += &format!(
-        "      - seeds: \"{{{{ instances.node[:{}] | addresses(\"storage\") | join(\",\") }}}}\"\n",
-        config.seeds()
-    );
+    out += &format!("      - seeds: \"{}\"\n", seeds_template(config.seeds()));
     for (key, dir) in VOLUME_DIRS {
         if key == "data_file_directories" {
             out += &format!("{key}:\n  - {dir}\n");
