@@ -31,6 +31,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const SHORT_REFUSE_SECS: f64 = 5.0;
 /// Refuse time for declined offers when nothing is pending.
 pub const LONG_REFUSE_SECS: f64 = 120.0;
+
+/// The least time between two REVIVEs sent because new work appeared (a REVIVE makes the
+/// master re-offer every agent: not one per status update of a busy service).
+pub const MIN_REVIVE_INTERVAL_SECS: f64 = 1.0;
+
 /// Longest backoff before relaunching a failing instance.
 pub const MAX_BACKOFF_SECS: f64 = 60.0;
 /// A reservation made without a launch that offers from its agent have not shown for this
@@ -217,9 +222,13 @@ pub struct Scheduler {
     /// Kills sent and not yet answered (not re-sent every tick).
     killing: BTreeSet<TaskId>,
     suppressed: bool,
-    /// Whether anything wanted launching from offers at the last check (see
-    /// `offer_demand`: new work revives, clearing the refuse filters of earlier declines).
-    work_wanted: bool,
+    /// What could launch from offers at the last check (instances, plan steps, drains,
+    /// jobs), by key: something new there revives (see `offer_demand`).
+    launchable_seen: BTreeSet<String>,
+    /// New work appeared and no REVIVE has gone out for it yet (throttled).
+    revive_due: bool,
+    /// When the last REVIVE went out.
+    last_revive: Option<Timestamp>,
     torn_down: bool,
     outcomes: VecDeque<OfferOutcome>,
     orphans: VecDeque<OrphanRelease>,
@@ -270,7 +279,9 @@ impl Scheduler {
             constraints,
             killing: BTreeSet::new(),
             suppressed: false,
-            work_wanted: false,
+            launchable_seen: BTreeSet::new(),
+            revive_due: false,
+            last_revive: None,
             torn_down: false,
             outcomes: VecDeque::new(),
             orphans: VecDeque::new(),
@@ -637,14 +648,34 @@ impl Scheduler {
         }
     }
 
-    /// SUPPRESS when nothing needs offers, REVIVE when something does. Offers still come
-    /// while only reservations wait to be released (the cleanup list), and those are
-    /// declined for [`LONG_REFUSE_SECS`]: work that appears then (a plan started, a job
-    /// submitted) revives too, which clears those filters, so it does not wait for them.
+    /// SUPPRESS when nothing needs offers, REVIVE when something does.
+    ///
+    /// Declined offers come back only after their refuse time ([`SHORT_REFUSE_SECS`] while
+    /// anything is still to launch, [`LONG_REFUSE_SECS`] when only reservations wait to be
+    /// released). So whenever something becomes launchable that was not (the next
+    /// instance's turn in a serial deploy, a plan step, a job submitted, a backoff over),
+    /// a REVIVE clears those filters: the agent it needs re-offers at once instead of after
+    /// its refuse time. At most one every [`MIN_REVIVE_INTERVAL_SECS`]; one held back goes
+    /// out on a later step (the runtime ticks every second).
     fn offer_demand(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
+        let (steps, steps_waiting) = operator_plans::launchable(&self.state, now);
+        let (drains, drain_waiting) = drain::launchable(&self.state, now);
+        let relaunch = drain::relaunch(&self.state, now);
+        let launchable: BTreeSet<String> = self
+            .wanting_launch(now)
+            .iter()
+            .chain(&relaunch)
+            .map(|id| format!("instance {id}"))
+            .chain(steps.iter().chain(&drains).map(|s| format!("step {} {}", s.tag, s.instance)))
+            .chain(self.jobs_to_launch(now).iter().map(|id| format!("job {id}")))
+            .collect();
+        if launchable.iter().any(|key| !self.launchable_seen.contains(key)) {
+            self.revive_due = true;
+        }
+        self.launchable_seen = launchable;
         // Pending: an instance that is neither running nor done (launchable now, waiting for
         // its turn in the plan, or backing off).
-        let pending = self.state.target.spec.pods.iter().any(|pod| {
+        let instances_pending = self.state.target.spec.pods.iter().any(|pod| {
             (0..pod.count).any(|i| {
                 self.state
                     .instances
@@ -652,23 +683,29 @@ impl Scheduler {
                     .is_some_and(|inst| !inst.active() && !plan::runs_as_wanted(&self.state, pod, inst))
             })
         });
-        let (steps, steps_waiting) = operator_plans::launchable(&self.state, now);
-        let (drains, drain_waiting) = drain::launchable(&self.state, now);
-        let work = pending
-            || !steps.is_empty()
+        let pending = instances_pending
+            || !self.launchable_seen.is_empty()
             || steps_waiting
-            || !drains.is_empty()
             || drain_waiting
-            || !drain::relaunch(&self.state, now).is_empty()
-            || self.jobs_waiting();
-        let pending = work || !self.state.cleanup.is_empty();
-        let new_work = work && !self.work_wanted;
-        self.work_wanted = work;
-        if pending && (self.suppressed || new_work) && self.state.framework_id.is_some() {
+            || self.jobs_waiting()
+            || !self.state.cleanup.is_empty();
+        if self.state.framework_id.is_none() {
+            return;
+        }
+        if actions.contains(&Action::Revive) {
+            // Revived already (on subscribing): that serves the new work too.
+            self.revive_due = false;
+            self.last_revive = Some(now);
+        }
+        let throttled = self.last_revive.is_some_and(|t| now - t < MIN_REVIVE_INTERVAL_SECS);
+        if pending && (self.suppressed || (self.revive_due && !throttled)) {
             self.suppressed = false;
+            self.revive_due = false;
+            self.last_revive = Some(now);
             actions.push(Action::Revive);
-        } else if !pending && !self.suppressed && self.state.framework_id.is_some() {
+        } else if !pending && !self.suppressed {
             self.suppressed = true;
+            self.revive_due = false;
             actions.push(Action::Suppress);
         }
     }

@@ -511,6 +511,35 @@ fn work_that_appears_while_reservations_wait_for_release_revives() {
 }
 
 #[test]
+fn the_next_instance_of_a_serial_deploy_revives_so_its_agent_reoffers_at_once() {
+    let spec = ServiceSpec::parse(SPEC, SpecFormat::Toml, "hello.toml").unwrap();
+    let mut s = Scheduler::new(ServiceState::new(TargetConfig { id: "cfg-1".into(), spec })).unwrap();
+    let revives = |actions: &[Action]| actions.iter().filter(|a| **a == Action::Revive).count();
+    assert_eq!(
+        revives(&s.step(Input::Subscribed { framework_id: "fw".into() }, 0.0)),
+        1,
+        "one on subscribing"
+    );
+    // hello-0 launches on agent 1; agent 2's offer is declined (hello-1 waits its turn).
+    let actions = s.step(Input::Offers(vec![offer(1, vec![]), offer(2, vec![])]), 1.0);
+    let first = launched_task(&accepted(&actions)[0].1);
+    assert!(actions.iter().any(|a| matches!(a, Action::Decline { .. })), "{actions:#?}");
+    assert_eq!(revives(&actions), 0);
+    // hello-0 runs: hello-1's turn, a REVIVE clears the filter on agent 2's resources.
+    let actions = s.step(Input::Update(status(&first, TaskState::TaskRunning)), 1.2);
+    assert_eq!(revives(&actions), 1, "{actions:#?}");
+    // Nothing new: no more.
+    assert_eq!(revives(&s.step(Input::Tick, 1.4)), 0);
+    // hello-1 launches and runs at once: hello-2's turn comes within the second, its
+    // REVIVE waits for the throttle, then goes out.
+    let actions = s.step(Input::Offers(vec![offer(2, vec![])]), 1.5);
+    let second = launched_task(&accepted(&actions)[0].1);
+    assert_eq!(revives(&s.step(Input::Update(status(&second, TaskState::TaskRunning)), 1.6)), 0, "throttled");
+    assert_eq!(revives(&s.step(Input::Tick, 2.3)), 1, "sent once the interval passed");
+    assert_eq!(revives(&s.step(Input::Tick, 3.5)), 0);
+}
+
+#[test]
 fn a_stopped_plan_starts_over_under_a_new_run() {
     let (mut s, _) = deployed(spec_with_backup_plan());
     let start = |s: &mut Scheduler, t: f64| {
