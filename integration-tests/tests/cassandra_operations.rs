@@ -224,18 +224,32 @@ async fn nodetool_status(pod: &serde_json::Value) -> BTreeMap<IpAddr, String> {
         .collect()
 }
 
-/// The framework's readiness probe on `pod`: the ring is all up and normal as every node
-/// sees it.
-async fn up_normal(pod: &serde_json::Value) -> Result<(), String> {
+/// The framework's readiness probe on pod `name`: the ring is all up and normal as every
+/// node sees it, every pod placed in it.
+async fn up_normal(api: &str, name: &str) -> Result<(), String> {
+    let http = http();
+    let mut instances = Vec::new();
+    for other in get_json(&http, &format!("{api}/v1/pods")).await.as_array().unwrap() {
+        let p = pod(&http, api, other.as_str().unwrap()).await;
+        let host = p["agent"].as_str().unwrap_or_default().to_owned();
+        instances.push(herd_core::template::InstanceAddress {
+            index: p["name"].as_str().unwrap().rsplit('-').next().unwrap().parse().unwrap(),
+            name: p["name"].as_str().unwrap().to_owned(),
+            placed: !host.is_empty(),
+            host,
+            ports: serde_json::from_value(p["ports"].clone()).unwrap_or_default(),
+            decommissioning: false,
+        });
+    }
+    let target = instances.iter().find(|i| i.name == name).expect("the pod").clone();
     let probes = herd_cassandra::probes();
-    let probe = &probes[herd_cassandra::UP_NORMAL];
-    let ports: BTreeMap<String, u16> = serde_json::from_value(pod["ports"].clone()).unwrap();
-    probe
+    probes[herd_cassandra::UP_NORMAL]
         .check(herd_runtime::probes::ProbeTarget {
-            instance: pod["name"].as_str().unwrap().to_owned(),
-            index: 0,
-            host: pod["agent"].as_str().unwrap().to_owned(),
-            ports,
+            instance: target.name,
+            index: target.index,
+            host: target.host,
+            ports: target.ports,
+            instances,
         })
         .await
 }
@@ -517,7 +531,7 @@ async fn scale_out_then_in(stack: &mut Stack, session: &Session, backups: &Path)
     let api = api_of(stack);
     let node_3 = pod(&http, &api, "node-3").await;
     eprintln!("node-3 joined in {:.1?} on {}", growing.elapsed(), node_3["agent"]);
-    up_normal(&node_3).await.expect("4 nodes up and normal");
+    up_normal(&api, "node-3").await.expect("4 nodes up and normal");
     let (_, most) = run_plan(&api, "cleanup", serde_json::json!({}), Duration::from_secs(180)).await;
     assert_eq!(most, 1, "one node at a time");
     read_back_all(session, "4 nodes, cleaned up").await;
@@ -601,7 +615,7 @@ async fn replace_after_its_agent_died(stack: &Stack, session: &Session, name: &s
     let moved_to = after["agent"].as_str().unwrap().to_owned();
     eprintln!("{name} replaced: {dead} (dead) -> {moved_to} in {:.1?}", replacing.elapsed());
     // The ring: 3 nodes up and normal, as each sees it, without the dead address.
-    up_normal(&after).await.expect("the ring is all up and normal");
+    up_normal(&api, name).await.expect("the ring is all up and normal");
     for p in live.iter().chain([&after]) {
         let status = nodetool_status(p).await;
         assert!(

@@ -166,6 +166,7 @@ fn start_probes(
             index: request.instance.index,
             host: request.host,
             ports: request.ports,
+            instances: request.instances,
         };
         let check = probe.check(target);
         let (results, in_flight, task_id, name) =

@@ -25,6 +25,10 @@ pub struct ProbeTarget {
     pub host: String,
     /// Its ports by name.
     pub ports: BTreeMap<String, u16>,
+    /// Every instance of its pod type, itself included (where each is placed, whether it
+    /// is being scaled in): the members a probe of a cluster's membership expects. Empty
+    /// when unknown.
+    pub instances: Vec<herd_core::template::InstanceAddress>,
 }
 
 /// A probe's answer: `Ok` = passed; `Err` says why not (logged at debug level).

@@ -9,18 +9,19 @@
 //!    drivers read to discover the ring);
 //! 2. ask every one of those peers the same, each on the address and port the node gives
 //!    for it (nodes may have different ports: each is reserved from its own agent's offer);
-//! 3. pass only if the node has `bootstrapped = COMPLETED`, every peer answers, every node
-//!    sees every live endpoint as `NORMAL` with the generation that endpoint reports for
-//!    itself, and every node lists every other one as a peer, fully described in both
-//!    peers tables (what a client connecting to any node discovers). So a node that just
-//!    restarted counts only once every other node has seen it come back (a node that shut
-//!    down is `shutdown` in the others' gossip until then), and a node that is down fails
-//!    the probe because it cannot answer. Endpoints
-//!    that left the ring (`LEFT`, `removed`) are ignored, and so are those that were
-//!    replaced: no answering node lists them as a peer any more (and at least two nodes
-//!    answered: a node that just joined may not list its peers yet), though they linger in
-//!    gossip until Cassandra's quarantine drops them (a joining endpoint, `BOOT`, that no
-//!    one lists yet still fails the probe).
+//! 3. pass only if the node has `bootstrapped = COMPLETED`, every other node herd placed
+//!    (not being scaled in) is among those that answered (a seed that just started may not
+//!    have heard of the others yet: alone, it looks like a ring of one), every node sees
+//!    every live endpoint as `NORMAL` with the generation that endpoint reports for itself,
+//!    and every node lists every other one as a peer, fully described in both peers tables
+//!    (what a client connecting to any node discovers). So a node that just restarted
+//!    counts only once every other node has seen it come back (a node that shut down is
+//!    `shutdown` in the others' gossip until then), and a node that is down fails the probe
+//!    because it cannot answer. Endpoints that left the ring (`LEFT`, `removed`) are
+//!    ignored, and so are those that were replaced: no answering node lists them as a peer
+//!    any more (and at least two nodes answered: a node that just joined may not list its
+//!    peers yet), though they linger in gossip until Cassandra's quarantine drops them (a
+//!    joining endpoint, `BOOT`, that no one lists yet still fails the probe).
 //!
 //! A rolling restart or config change thus moves to the next node only once the ring is
 //! whole again, and a bootstrap only once the new node has joined.
@@ -52,7 +53,23 @@ impl Probe for UpNormal {
     fn check(&self, target: ProbeTarget) -> ProbeFuture {
         Box::pin(async move {
             let port = target.ports.get("native").copied().ok_or("the node has no `native` port")?;
-            up_normal(&target.host, port).await
+            // The other nodes herd placed (not those being scaled in): each must be in the
+            // ring this node sees.
+            let mut expected = Vec::new();
+            for other in &target.instances {
+                let native = other.ports.get("native");
+                if other.name == target.instance || !other.placed || other.decommissioning {
+                    continue;
+                }
+                let Some(native) = native else { continue };
+                let address = cql_address(&other.host, *native);
+                let resolved = tokio::net::lookup_host(&address)
+                    .await
+                    .map_err(|e| format!("{} ({address}): resolving: {e}", other.name))?
+                    .collect();
+                expected.push(Member { name: format!("{} ({address})", other.name), addresses: resolved });
+            }
+            up_normal(&target.host, port, &expected).await
         })
     }
 }
@@ -100,11 +117,22 @@ struct Peer {
     described: bool,
 }
 
+/// A node herd placed, which the ring must have.
+#[derive(Debug, Clone)]
+struct Member {
+    /// Its instance and CQL address, for messages.
+    name: String,
+    /// Its CQL address, resolved.
+    addresses: Vec<SocketAddr>,
+}
+
 /// What one node says about itself and the ring.
 #[derive(Debug, Clone)]
 struct View {
     /// The node's CQL address, for messages.
     node: String,
+    /// The address the driver reached it on.
+    address: SocketAddr,
     host_id: String,
     bootstrapped: Option<String>,
     gossip: Vec<Endpoint>,
@@ -113,6 +141,11 @@ struct View {
 
 fn socket_text(ip: IpAddr, port: u16) -> String {
     SocketAddr::new(ip, port).to_string()
+}
+
+/// `host:port` (`[host]:port` for an IPv6 address).
+fn cql_address(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 /// `text` as a statement that runs on `node` only.
@@ -225,6 +258,7 @@ async fn view(address: &str) -> Result<View, String> {
     }
     Ok(View {
         node: address.to_owned(),
+        address: SocketAddr::new(node.address.ip(), node.address.port()),
         host_id: host_id.to_string(),
         bootstrapped,
         gossip: endpoints,
@@ -232,9 +266,9 @@ async fn view(address: &str) -> Result<View, String> {
     })
 }
 
-/// The probe: see the [module docs](self).
-pub(crate) async fn up_normal(host: &str, port: u16) -> Result<(), String> {
-    let address = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+/// The probe: see the [module docs](self). `expected`: the other nodes the ring must have.
+async fn up_normal(host: &str, port: u16, expected: &[Member]) -> Result<(), String> {
+    let address = cql_address(host, port);
     let target = view(&address).await?;
     let mut views = vec![target.clone()];
     for peer in &target.peers {
@@ -243,17 +277,24 @@ pub(crate) async fn up_normal(host: &str, port: u16) -> Result<(), String> {
         })?;
         views.push(view(native).await?);
     }
-    judge(&target, &views)
+    judge(&target, &views, expected)
 }
 
-/// The verdict on `target` given every node's view (see the [module docs](self)).
-fn judge(target: &View, views: &[View]) -> Result<(), String> {
+/// The verdict on `target` given every node's view and the other nodes the ring must have
+/// (see the [module docs](self)).
+fn judge(target: &View, views: &[View], expected: &[Member]) -> Result<(), String> {
     if target.bootstrapped.as_deref() != Some("COMPLETED") {
         return Err(format!(
             "node {} has not finished joining (bootstrapped = {})",
             target.node,
             target.bootstrapped.as_deref().unwrap_or("null")
         ));
+    }
+    // A node that just started may know no other yet: every node herd placed must answer.
+    for member in expected {
+        if !views.iter().any(|v| member.addresses.contains(&v.address)) {
+            return Err(format!("{} is not in the ring node {} sees yet", member.name, target.node));
+        }
     }
     // The ring's members: the nodes that answered and every peer they list. With one node
     // answering alone, its gossip decides (its peers table may lag behind it).
@@ -368,6 +409,7 @@ mod tests {
                     .collect();
                 View {
                     node: format!("{}:9042", ip(me)),
+                    address: SocketAddr::new(ip(me), 9042),
                     host_id: format!("host-{me}"),
                     bootstrapped: Some("COMPLETED".to_owned()),
                     gossip,
@@ -380,14 +422,14 @@ mod tests {
     #[test]
     fn a_converged_ring_passes() {
         let views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
-        assert_eq!(judge(&views[1], &views), Ok(()));
+        assert_eq!(judge(&views[1], &views, &[]), Ok(()));
     }
 
     #[test]
     fn a_node_still_joining_fails() {
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
         views[1].bootstrapped = Some("IN_PROGRESS".to_owned());
-        let err = judge(&views[1].clone(), &views).unwrap_err();
+        let err = judge(&views[1].clone(), &views, &[]).unwrap_err();
         assert!(err.contains("has not finished joining (bootstrapped = IN_PROGRESS)"), "{err}");
     }
 
@@ -395,11 +437,11 @@ mod tests {
     fn a_restarted_node_others_have_not_seen_back_fails() {
         // node 2 restarted (generation 21); the others still see it shut down...
         let views = ring([10, 21, 30], [10, 20, 30], "shutdown,true");
-        let err = judge(&views[1], &views).unwrap_err();
+        let err = judge(&views[1], &views, &[]).unwrap_err();
         assert!(err.contains("sees 127.0.41.2 as shutdown,true"), "{err}");
         // ...or NORMAL at its old generation.
         let views = ring([10, 21, 30], [10, 20, 30], "NORMAL,1");
-        let err = judge(&views[1], &views).unwrap_err();
+        let err = judge(&views[1], &views, &[]).unwrap_err();
         assert!(err.contains("has not seen 127.0.41.2 come back yet"), "{err}");
     }
 
@@ -407,7 +449,7 @@ mod tests {
     fn a_node_that_does_not_answer_fails_and_departed_ones_are_ignored() {
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
         views.pop();
-        let err = judge(&views[0], &views).unwrap_err();
+        let err = judge(&views[0], &views, &[]).unwrap_err();
         assert!(err.contains("127.0.41.3") && err.contains("does not answer"), "{err}");
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
         views.pop();
@@ -416,7 +458,7 @@ mod tests {
             view.peers.retain(|p| p.address != ip(3));
             view.gossip.push(endpoint(9, 5, "LEFT,1,2"));
         }
-        assert_eq!(judge(&views[0], &views), Ok(()));
+        assert_eq!(judge(&views[0], &views, &[]), Ok(()));
     }
 
     #[test]
@@ -426,39 +468,56 @@ mod tests {
         for view in &mut views {
             view.gossip.push(endpoint(9, 5, "NORMAL,-1"));
         }
-        assert_eq!(judge(&views[2], &views), Ok(()));
+        assert_eq!(judge(&views[2], &views, &[]), Ok(()));
         // A node joining (no peer lists it yet) still fails the probe.
         for view in &mut views {
             view.gossip.last_mut().unwrap().status = Some("BOOT,-1".to_owned());
         }
-        let err = judge(&views[2], &views).unwrap_err();
+        let err = judge(&views[2], &views, &[]).unwrap_err();
         assert!(err.contains("sees 127.0.41.9 as BOOT,-1"), "{err}");
         // A node that lists no peer yet cannot vouch that the others are gone.
         let mut alone = views[2].clone();
         alone.peers.clear();
-        let err = judge(&alone, std::slice::from_ref(&alone)).unwrap_err();
+        let err = judge(&alone, std::slice::from_ref(&alone), &[]).unwrap_err();
         assert!(err.contains("does not answer"), "{err}");
         // A member that is down (its peers still list it) fails it too.
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
         views.pop();
-        let err = judge(&views[0], &views).unwrap_err();
+        let err = judge(&views[0], &views, &[]).unwrap_err();
         assert!(err.contains("does not answer"), "{err}");
+    }
+
+    #[test]
+    fn a_node_that_knows_no_other_yet_fails_while_herd_placed_others() {
+        // A seed just started (no bootstrap: COMPLETED at once) before gossip reached it:
+        // alone, it looks like a whole ring of one.
+        let mut alone = ring([10, 20, 30], [10, 20, 30], "NORMAL,1").remove(2);
+        alone.peers.clear();
+        alone.gossip.retain(|e| e.address == ip(3));
+        assert_eq!(judge(&alone, std::slice::from_ref(&alone), &[]), Ok(()), "the first node of a ring");
+        let member =
+            |n: u8| Member { name: format!("node-{n}"), addresses: vec![SocketAddr::new(ip(n), 9042)] };
+        let err = judge(&alone, std::slice::from_ref(&alone), &[member(1), member(2)]).unwrap_err();
+        assert_eq!(err, "node-1 is not in the ring node 127.0.41.3:9042 sees yet");
+        // Once it knows them (and they it), it passes.
+        let views = ring([10, 20, 30], [10, 20, 30], "NORMAL,1");
+        assert_eq!(judge(&views[2], &views, &[member(1), member(2)]), Ok(()));
     }
 
     #[test]
     fn a_node_clients_cannot_discover_everywhere_fails() {
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
         views[0].peers.retain(|p| p.address != ip(3));
-        let err = judge(&views[2], &views).unwrap_err();
+        let err = judge(&views[2], &views, &[]).unwrap_err();
         assert!(err.contains("node 127.0.41.1:9042 does not list 127.0.41.3:9042 as a peer yet"), "{err}");
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
         views[0].peers[1].tokens = false;
-        let err = judge(&views[2], &views).unwrap_err();
+        let err = judge(&views[2], &views, &[]).unwrap_err();
         assert!(err.contains("does not know the CQL address or tokens of 127.0.41.3:9042"), "{err}");
         // A peer a driver would skip (its legacy system.peers row lacks the rpc_address...).
         let mut views = ring([10, 20, 30], [10, 20, 30], "NORMAL,42");
         views[1].peers[1].described = false;
-        let err = judge(&views[2], &views).unwrap_err();
+        let err = judge(&views[2], &views, &[]).unwrap_err();
         assert!(err.contains("node 127.0.41.2:9042 does not describe 127.0.41.3:9042 fully"), "{err}");
     }
 }

@@ -82,6 +82,10 @@ pub struct ProbeRequest {
     pub host: String,
     /// Its ports by name.
     pub ports: BTreeMap<String, u16>,
+    /// Every instance of its pod type, itself included, as templates see them (where each
+    /// is placed, whether it is being scaled in): what a probe of a cluster's membership
+    /// expects to find.
+    pub instances: Vec<InstanceAddress>,
 }
 
 /// What to do, in order.
@@ -374,6 +378,10 @@ impl Scheduler {
                         instance: instance.id.clone(),
                         host: placement.hostname.clone(),
                         ports: placement.ports.clone(),
+                        instances: self
+                            .addresses((&instance.id, Some(placement)))
+                            .remove(&instance.id.pod)
+                            .unwrap_or_default(),
                     });
                 }
             }

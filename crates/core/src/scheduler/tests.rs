@@ -804,6 +804,9 @@ fn a_scheduler_probe_decides_readiness_with_the_mesos_check() {
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].probe.as_str(), due[0].host.as_str()), ("in-sync", "127.0.1.1"));
     assert!(due[0].ports.contains_key("http"));
+    // The probe sees its pod type's instances: itself placed, the others not yet.
+    let placed: Vec<(&str, bool)> = due[0].instances.iter().map(|i| (i.name.as_str(), i.placed)).collect();
+    assert_eq!(placed, [("hello-0", true), ("hello-1", false), ("hello-2", false)]);
     let record = |s: &Scheduler| s.state().instances[&InstanceId::new("hello", 0)].tasks["server"].clone();
     assert!(!record(&s).ready, "the TCP check has not passed either");
     // The probe passes first: still waiting for the TCP check.
