@@ -281,30 +281,9 @@ impl Default for BackupConfig {
     }
 }
 
-/// Why a Cassandra config is not usable.
-#[derive(Debug, thiserror::Error)]
-pub enum CassandraConfigError {
-    /// Not valid TOML/YAML, or unknown fields.
-    #[error("{origin}: {message}")]
-    Parse {
-        /// Where the config came from.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is out of range.
-    #[error("{origin}: {field}: {problem}; {fix}")]
-    Invalid {
-        /// Where the config came from.
-        origin: String,
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-        /// How to fix it.
-        fix: String,
-    },
-}
+/// Why a Cassandra config is not usable: herd's error for framework configs, naming the field
+/// and the fix.
+pub type CassandraConfigError = herd_core::spec::ConfigError;
 
 /// The scheduler-side probes of the Cassandra framework ([`UP_NORMAL`]).
 pub fn probes() -> herd_runtime::probes::Probes {
@@ -318,10 +297,7 @@ pub fn probes() -> herd_runtime::probes::Probes {
 
 /// The pinned Cassandra distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, CassandraConfigError> {
-    herd_core::spec::pinned_artifact("cassandra").map_err(|e| CassandraConfigError::Parse {
-        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
-        message: e.message,
-    })
+    Ok(herd_core::spec::pinned_artifact("cassandra")?)
 }
 
 /// Whether `name` may go into a properties file and a template as it is: a datacenter,
@@ -332,12 +308,8 @@ fn plain_name(name: &str) -> bool {
 
 /// Checks the config's values; errors name the field and the fix.
 fn check(config: &CassandraConfig, origin: &str) -> Result<(), CassandraConfigError> {
-    let invalid = |field: &str, problem: String, fix: &str| CassandraConfigError::Invalid {
-        origin: origin.to_owned(),
-        field: field.to_owned(),
-        problem,
-        fix: fix.to_owned(),
-    };
+    let invalid =
+        |field: &str, problem: String, fix: &str| CassandraConfigError::invalid(origin, field, problem, fix);
     if config.nodes == 0 {
         return Err(invalid("nodes", "is 0".into(), "run at least 1 node (3 for replication factor 3)"));
     }
@@ -439,7 +411,7 @@ fn check(config: &CassandraConfig, origin: &str) -> Result<(), CassandraConfigEr
 /// The service spec of a Cassandra config.
 pub fn spec(config: &CassandraConfig, origin: &str) -> Result<ServiceSpec, CassandraConfigError> {
     check(config, origin)?;
-    let parse_error = |message: String| CassandraConfigError::Parse { origin: origin.to_owned(), message };
+    let parse_error = |message: String| CassandraConfigError::parse(origin, message);
     let artifact = match &config.artifact {
         Some(a) => a.clone(),
         None => pinned_distribution()?,
@@ -539,11 +511,7 @@ pub fn spec(config: &CassandraConfig, origin: &str) -> Result<ServiceSpec, Cassa
 
 /// Parses a Cassandra config (TOML or YAML) into its service spec.
 pub fn parse(text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, CassandraConfigError> {
-    let config: CassandraConfig = match format {
-        SpecFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
-        SpecFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
-    }
-    .map_err(|message| CassandraConfigError::Parse { origin: origin.to_owned(), message })?;
+    let config: CassandraConfig = herd_core::spec::parse_config(text, format, origin)?;
     spec(&config, origin)
 }
 

@@ -195,30 +195,9 @@ impl Default for BrokerConfig {
     }
 }
 
-/// Why a Kafka config is not usable.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaConfigError {
-    /// Not valid TOML/YAML, or unknown fields.
-    #[error("{origin}: {message}")]
-    Parse {
-        /// Where the config came from.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is out of range.
-    #[error("{origin}: {field}: {problem}; {fix}")]
-    Invalid {
-        /// Where the config came from.
-        origin: String,
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-        /// How to fix it.
-        fix: String,
-    },
-}
+/// Why a Kafka config is not usable: herd's error for framework configs, naming the field
+/// and the fix.
+pub type KafkaConfigError = herd_core::spec::ConfigError;
 
 /// The readiness probe of a broker: it is in the cluster's metadata and no partition of the
 /// cluster is under-replicated. A rolling change thus moves to the next broker only once
@@ -287,10 +266,7 @@ fn in_sync(bootstrap: &str, broker_id: i32) -> Result<(), String> {
 
 /// The pinned Kafka distribution.
 pub fn pinned_distribution() -> Result<ArtifactSpec, KafkaConfigError> {
-    herd_core::spec::pinned_artifact("kafka").map_err(|e| KafkaConfigError::Parse {
-        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
-        message: e.message,
-    })
+    Ok(herd_core::spec::pinned_artifact("kafka")?)
 }
 
 /// The KRaft cluster id of a service: 16 bytes derived from its name, base64url without
@@ -492,12 +468,8 @@ fn rebalance_command() -> String {
 
 /// Checks the config's values; errors name the field and the fix.
 fn check(config: &KafkaConfig, origin: &str) -> Result<(), KafkaConfigError> {
-    let invalid = |field: &str, problem: String, fix: &str| KafkaConfigError::Invalid {
-        origin: origin.to_owned(),
-        field: field.to_owned(),
-        problem,
-        fix: fix.to_owned(),
-    };
+    let invalid =
+        |field: &str, problem: String, fix: &str| KafkaConfigError::invalid(origin, field, problem, fix);
     if config.brokers == 0 {
         return Err(invalid("brokers", "is 0".into(), "run at least 1 broker (3 for replication factor 3)"));
     }
@@ -664,11 +636,7 @@ pub fn spec(config: &KafkaConfig, origin: &str) -> Result<ServiceSpec, KafkaConf
 
 /// Parses a Kafka config (TOML or YAML) into its service spec.
 pub fn parse(text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, KafkaConfigError> {
-    let config: KafkaConfig = match format {
-        SpecFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
-        SpecFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
-    }
-    .map_err(|message| KafkaConfigError::Parse { origin: origin.to_owned(), message })?;
+    let config: KafkaConfig = herd_core::spec::parse_config(text, format, origin)?;
     spec(&config, origin)
 }
 

@@ -285,40 +285,15 @@ impl Default for HistoryConfig {
     }
 }
 
-/// Why a Spark config is not usable.
-#[derive(Debug, thiserror::Error)]
-pub enum SparkConfigError {
-    /// Not valid TOML/YAML, or unknown fields.
-    #[error("{origin}: {message}")]
-    Parse {
-        /// Where the config came from.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("{origin}: {field}: {problem}; {fix}")]
-    Invalid {
-        /// Where the config came from.
-        origin: String,
-        /// The field.
-        field: String,
-        /// What is wrong.
-        problem: String,
-        /// How to fix it.
-        fix: String,
-    },
-}
+/// Why a Spark config is not usable: herd's error for framework configs, naming the field
+/// and the fix.
+pub type SparkConfigError = herd_core::spec::ConfigError;
 
 impl SparkConfig {
     /// Checks the values; errors name the field and the fix.
     pub fn check(&self, origin: &str) -> Result<(), SparkConfigError> {
-        let invalid = |field: &str, problem: String, fix: &str| SparkConfigError::Invalid {
-            origin: origin.to_owned(),
-            field: field.to_owned(),
-            problem,
-            fix: fix.to_owned(),
-        };
+        let invalid =
+            |field: &str, problem: String, fix: &str| SparkConfigError::invalid(origin, field, problem, fix);
         if self.artifact.is_none() && !crate::PINNED.iter().any(|(name, _)| *name == self.distribution) {
             let known = crate::PINNED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
             return Err(invalid(

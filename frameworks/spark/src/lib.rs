@@ -56,11 +56,7 @@ pub const PINNED: [(&str, &str); 2] = [("spark4", "2.13"), ("spark35", "2.12")];
 
 /// Parses a Spark config (TOML or YAML) into its service spec.
 pub fn parse(text: &str, format: SpecFormat, origin: &str) -> Result<ServiceSpec, SparkConfigError> {
-    let config: SparkConfig = match format {
-        SpecFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
-        SpecFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
-    }
-    .map_err(|message| SparkConfigError::Parse { origin: origin.to_owned(), message })?;
+    let config: SparkConfig = herd_core::spec::parse_config(text, format, origin)?;
     spec(&config, origin)
 }
 

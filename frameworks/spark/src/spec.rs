@@ -22,10 +22,7 @@ pub(crate) const JPMS_FLAGS: &str = concat!(
 
 /// The pinned Spark distribution `name` (`spark4`, `spark35`).
 pub fn pinned_distribution(name: &str) -> Result<ArtifactSpec, SparkConfigError> {
-    herd_core::spec::pinned_artifact(name).map_err(|e| SparkConfigError::Parse {
-        origin: herd_core::spec::PINNED_ORIGIN.to_owned(),
-        message: e.message,
-    })
+    Ok(herd_core::spec::pinned_artifact(name)?)
 }
 
 /// PySpark's Python libraries (`pyspark.zip`, `py4j-*-src.zip`): the `lib/` folder of the

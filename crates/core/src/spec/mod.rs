@@ -8,9 +8,11 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod config;
 mod parse;
 mod pinned;
 
+pub use config::{ConfigError, parse_config};
 pub use parse::{SpecError, SpecFormat};
 pub use pinned::{PINNED_ORIGIN, PinnedError, pinned_artifact};
 
