@@ -31,6 +31,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::cluster::Node;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+use scylla::response::query_result::QueryRowsResult;
 use scylla::statement::Statement;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -159,6 +160,19 @@ fn pinned(text: &str, node: &Arc<Node>) -> Statement {
     statement
 }
 
+/// Runs the query `text` (of `table`) on `node` (at `address`) only: its rows, or why not.
+async fn select(
+    session: &Session,
+    node: &Arc<Node>,
+    address: &str,
+    table: &str,
+    text: &str,
+) -> Result<QueryRowsResult, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("node {address}: {table}: {e}");
+    let result = session.query_unpaged(pinned(text, node), &[]).await.map_err(|e| fail(&e))?;
+    result.into_rows_result().map_err(|e| fail(&e))
+}
+
 /// Connects to the node at `address` (`host:port`) and asks it about itself and the ring.
 async fn view(address: &str) -> Result<View, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("node {address}: {what}: {e}");
@@ -179,27 +193,16 @@ async fn view(address: &str) -> Result<View, String> {
         .find(|n| resolved.contains(&SocketAddr::new(n.address.ip(), n.address.port())))
         .ok_or_else(|| format!("node {address} is not among the nodes its own driver session found"))?;
 
-    let local = session
-        .query_unpaged(
-            pinned("SELECT host_id, bootstrapped FROM system.local WHERE key = 'local'", node),
-            &[],
-        )
-        .await
-        .map_err(|e| fail("system.local", &e))?
-        .into_rows_result()
-        .map_err(|e| fail("system.local", &e))?;
+    let select = |table, text| select(&session, node, address, table, text);
+    let local =
+        select("system.local", "SELECT host_id, bootstrapped FROM system.local WHERE key = 'local'").await?;
     let (host_id, bootstrapped) =
         local.single_row::<(Option<uuid::Uuid>, Option<String>)>().map_err(|e| fail("system.local", &e))?;
     let host_id = host_id.ok_or_else(|| format!("node {address} has no host id yet"))?;
 
     let gossip_query =
         "SELECT address, host_id, generation, status_with_port, status FROM system_views.gossip_info";
-    let gossip = session
-        .query_unpaged(pinned(gossip_query, node), &[])
-        .await
-        .map_err(|e| fail("system_views.gossip_info", &e))?
-        .into_rows_result()
-        .map_err(|e| fail("system_views.gossip_info", &e))?;
+    let gossip = select("system_views.gossip_info", gossip_query).await?;
     let mut endpoints = Vec::new();
     for row in gossip
         .rows::<(IpAddr, Option<String>, Option<i32>, Option<String>, Option<String>)>()
@@ -211,12 +214,7 @@ async fn view(address: &str) -> Result<View, String> {
     }
 
     let peers_query = "SELECT peer, host_id, native_address, native_port, tokens FROM system.peers_v2";
-    let rows = session
-        .query_unpaged(pinned(peers_query, node), &[])
-        .await
-        .map_err(|e| fail("system.peers_v2", &e))?
-        .into_rows_result()
-        .map_err(|e| fail("system.peers_v2", &e))?;
+    let rows = select("system.peers_v2", peers_query).await?;
     let mut peers = Vec::new();
     for row in rows
         .rows::<(IpAddr, Option<uuid::Uuid>, Option<IpAddr>, Option<i32>, Option<Vec<String>>)>()
@@ -237,12 +235,7 @@ async fn view(address: &str) -> Result<View, String> {
         });
     }
     let legacy_query = "SELECT peer, host_id, rpc_address, data_center, rack, tokens FROM system.peers";
-    let rows = session
-        .query_unpaged(pinned(legacy_query, node), &[])
-        .await
-        .map_err(|e| fail("system.peers", &e))?
-        .into_rows_result()
-        .map_err(|e| fail("system.peers", &e))?;
+    let rows = select("system.peers", legacy_query).await?;
     type LegacyRow =
         (IpAddr, Option<uuid::Uuid>, Option<IpAddr>, Option<String>, Option<String>, Option<Vec<String>>);
     for row in rows.rows::<LegacyRow>().map_err(|e| fail("system.peers", &e))? {
